@@ -1,0 +1,1 @@
+"""The Telegram adapter, the command-line interface and the composition root."""
