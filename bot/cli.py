@@ -9,8 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from bot.config import Config, ConfigError, load_config
 from bot.i18n import Translator, locale_from_env, translator
 from bot.render import describe_input_error, describe_rule_error, render_tally
+from storage.migrate import upgrade
 from voting.errors import InputFileError, RuleError
 from voting.files import read_ballots, read_roster
 from voting.model import format_area
@@ -88,11 +90,32 @@ def _cmd_demo(_: Translator, args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(_: Translator, args: argparse.Namespace) -> Config:
+    try:
+        return load_config(Path(args.config) if args.config else None)
+    except ConfigError as exc:
+        raise BadInputError(_(exc.template).format(**exc.params)) from None
+
+
+def _cmd_db_upgrade(_: Translator, args: argparse.Namespace) -> int:
+    config = _config(_, args)
+    upgrade(config.database.url)
+    sys.stdout.write(_("Database is up to date: {url}").format(url=_safe_url(config.database.url)) + "\n")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def build_parser(_: Translator) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="renovote", description=_("Resident consultations and owner votes for old-community renovation.")
     )
     parser.add_argument("--lang", choices=["zh_CN", "en"], help=_("language of the output (default: from LANG)"))
+    parser.add_argument("--config", metavar="PATH", help=_("configuration file (default: ./config.toml if present)"))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("tally", help=_("count a vote from a roster file and a ballots file"))
     p.add_argument("--roster", required=True, help=_("roster: CSV (UTF-8 or GBK) or .xlsx"))
@@ -109,6 +132,10 @@ def build_parser(_: Translator) -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_tally)
     d = sub.add_parser("demo", help=_("count the bundled example community under every preset rule"))
     d.set_defaults(handler=_cmd_demo)
+    db = sub.add_parser("db", help=_("database maintenance"))
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = db_sub.add_parser("upgrade", help=_("apply the database migrations"))
+    up.set_defaults(handler=_cmd_db_upgrade)
     return parser
 
 

@@ -78,3 +78,52 @@ class RuleError(VotingError):
 
 class ScopeError(VotingError):
     """A vote scope that selects no unit of the roster."""
+
+
+class NotFoundError(VotingError):
+    """A community, roster, vote or receipt that does not exist."""
+
+    def __init__(self, what: str, key: object) -> None:
+        self.what = what
+        self.key = key
+        super().__init__(f"no {what} {key!r}")
+
+
+class VoteStateError(VotingError):
+    """The vote is not in a state that allows this (not open yet, closed, already open, ...)."""
+
+    def __init__(self, vote_id: int, status: str, action: str) -> None:
+        self.vote_id = vote_id
+        self.status = status
+        self.action = action
+        super().__init__(f"vote {vote_id} is {status}: cannot {action}")
+
+
+class VoteClosedError(VoteStateError):
+    """A ballot that arrives after the deadline (or after the vote was closed)."""
+
+
+class VoteNotOpenError(VoteStateError):
+    """A ballot that arrives before the vote opens."""
+
+
+class OutOfScopeError(VotingError):
+    """The unit or owner is not in the frozen roster of this vote."""
+
+    def __init__(self, vote_id: int, unit_id: str) -> None:
+        self.vote_id = vote_id
+        self.unit_id = unit_id
+        super().__init__(f"unit {unit_id!r} is not in the scope of vote {vote_id}")
+
+
+class DuplicateSubmissionError(VotingError):
+    """The same submission (one Telegram update, one paper-batch row) arrived twice; the first one stands."""
+
+    def __init__(self, idempotency_key: str, receipt: str | None = None) -> None:
+        self.idempotency_key = idempotency_key
+        self.receipt = receipt
+        super().__init__(f"already recorded: {idempotency_key}")
+
+
+class ConflictError(VotingError):
+    """A concurrent change won a race the database decided (a retry may succeed)."""

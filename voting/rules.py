@@ -25,6 +25,7 @@ __all__ = [
     "Rule",
     "parse_rule_toml",
     "preset",
+    "rule_from_dict",
 ]
 
 
@@ -107,7 +108,7 @@ class Rule:
     title: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "conditions": [c.as_dict() for c in self.conditions]}
+        return {"name": self.name, "title": self.title, "conditions": [c.as_dict() for c in self.conditions]}
 
 
 def _approval(threshold: Fraction, **kw: Any) -> Condition:
@@ -233,3 +234,17 @@ def parse_rule_toml(text: str, *, source: str = "rule") -> Rule:
         return Rule(name.strip(), conditions, str(data.get("title", "")))
     except RuleError as exc:
         raise RuleError(exc.template, source=source, **exc.params) from None
+
+
+def rule_from_dict(data: Mapping[str, Any]) -> Rule:
+    """Rebuild a rule from `Rule.as_dict()` (as stored with a vote and signed in a tally)."""
+    try:
+        name = data["name"]
+        raw_conditions = data["conditions"]
+    except (KeyError, TypeError):
+        raise RuleError(N_("a rule definition needs name and conditions")) from None
+    if not isinstance(name, str) or not isinstance(raw_conditions, list):
+        raise RuleError(N_("a rule definition needs name and conditions"))
+    conditions = tuple(_condition(c, f"conditions[{i}]") for i, c in enumerate(raw_conditions, start=1))
+    title = data.get("title", "")
+    return Rule(name, conditions, title if isinstance(title, str) else "")

@@ -44,6 +44,7 @@ STDLIB_OK = {
     "itertools",
     "functools",
     "abc",
+    "types",
     "string",
     "unicodedata",
     "math",

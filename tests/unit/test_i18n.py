@@ -12,7 +12,7 @@ from babel.messages.pofile import read_po
 from bot.i18n import LOCALES_DIR, locale_from_env, normalize_locale, translator
 
 ROOT = Path(__file__).resolve().parents[2]
-PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+PLACEHOLDER = re.compile(r"\{[a-z_]+(?:![rsa])?\}")
 
 
 def _catalogue(locale: str):  # type: ignore[no-untyped-def]

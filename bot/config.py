@@ -1,0 +1,124 @@
+"""Configuration: `config.toml` (every key documented in config.example.toml), secrets from the environment.
+
+A missing file means embedded defaults (SQLite under ./var). A malformed file or value raises
+ConfigError naming the key and what to put there.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from storage.db import DEFAULT_URL
+
+__all__ = ["AuditConfig", "Config", "ConfigError", "DatabaseConfig", "GeneralConfig", "load_config"]
+
+
+def N_(message: str) -> str:
+    return message
+
+
+class ConfigError(Exception):
+    """A config problem; `template` is a gettext msgid, `params` fill it."""
+
+    def __init__(self, template: str, **params: Any) -> None:
+        self.template = template
+        self.params = params
+        super().__init__(template.format(**params))
+
+
+@dataclass(frozen=True)
+class GeneralConfig:
+    default_locale: str = "zh_CN"
+    timezone: str = "Asia/Shanghai"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = DEFAULT_URL
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    private_key_path: Path = Path("var/tally-signing-key.pem")
+
+
+@dataclass(frozen=True)
+class Config:
+    general: GeneralConfig = field(default_factory=GeneralConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    source: Path | None = None
+
+
+_SECTIONS: Mapping[str, set[str]] = {
+    "general": {"default_locale", "timezone"},
+    "database": {"url"},
+    "audit": {"private_key_path"},
+}
+
+ENV_DATABASE_URL = "RENOVOTE_DATABASE_URL"
+ENV_AUDIT_KEY = "RENOVOTE_AUDIT_KEY_PATH"
+
+
+def _string(section: Mapping[str, Any], name: str, key: str, default: str) -> str:
+    value = section.get(name, default)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(N_("{key}: expected a non-empty text in quotes, got {value!r}"), key=key, value=value)
+    return value.strip()
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read `path` (default ./config.toml if it exists), validate it, apply environment overrides."""
+    env = os.environ if environ is None else environ
+    if path is None:
+        candidate = Path("config.toml")
+        path = candidate if candidate.exists() else None
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(N_("{key}: no such file; copy config.example.toml to start one"), key=str(path)) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(N_("{key}: not valid TOML ({error})"), key=str(path), error=str(exc)) from None
+    for name, value in data.items():
+        if name not in _SECTIONS:
+            raise ConfigError(N_("[{key}]: unknown section; known sections: {known}"), key=name,
+                              known=", ".join(_SECTIONS))
+        if not isinstance(value, dict):
+            raise ConfigError(N_("{key}: expected a [section] table"), key=name)
+        for key in value:
+            if key not in _SECTIONS[name]:
+                raise ConfigError(N_("{key}: unknown key; known keys: {known}"), key=f"{name}.{key}",
+                                  known=", ".join(sorted(_SECTIONS[name])))
+    general_raw, db_raw, audit_raw = (data.get(s, {}) for s in ("general", "database", "audit"))
+    general = GeneralConfig(
+        default_locale=_string(general_raw, "default_locale", "general.default_locale", "zh_CN"),
+        timezone=_string(general_raw, "timezone", "general.timezone", "Asia/Shanghai"),
+    )
+    if general.default_locale not in ("zh_CN", "en"):
+        raise ConfigError(N_("{key}: use \"zh_CN\" or \"en\""), key="general.default_locale")
+    try:
+        general.tz  # noqa: B018 - validates the zone name now rather than at the first message
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(N_("{key}: unknown time zone {value!r}; use a name such as \"Asia/Shanghai\""),
+                          key="general.timezone", value=general.timezone) from None
+    url = env.get(ENV_DATABASE_URL) or _string(db_raw, "url", "database.url", DEFAULT_URL)
+    if not url.startswith(("sqlite+aiosqlite:///", "postgresql+asyncpg://")):
+        raise ConfigError(
+            N_("{key}: use \"sqlite+aiosqlite:///path/file.sqlite3\" or \"postgresql+asyncpg://user@host:5432/db\""),
+            key="database.url",
+        )
+    key_path = env.get(ENV_AUDIT_KEY) or _string(audit_raw, "private_key_path", "audit.private_key_path",
+                                                 str(AuditConfig.private_key_path))
+    return Config(general, DatabaseConfig(url), AuditConfig(Path(key_path)), path)

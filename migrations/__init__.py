@@ -1,0 +1,1 @@
+"""Alembic migrations; `renovote db upgrade` runs them."""

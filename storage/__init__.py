@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 (async) implementation of the ports `voting` declares. Never commits on its own."""

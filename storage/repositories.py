@@ -1,0 +1,381 @@
+"""Repositories over one AsyncSession. They flush, never commit; database clashes become voting errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import tables as t
+from voting.errors import ConflictError, DuplicateSubmissionError, NotFoundError
+from voting.ledger import FrozenRoster, FrozenUnit, LedgerEntry, parse_entry_line
+from voting.model import AreaSource, Choice, Roster, Scope, Unit, UnitStatus
+from voting.rules import rule_from_dict
+from voting.votes import Vote, VoteStatus
+
+__all__ = ["SqlCommunities", "SqlLedger", "SqlRosters", "SqlTallies", "SqlVotes"]
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes for timezone=True columns; they were stored as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc_opt(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+class SqlCommunities:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(self, name: str, now: datetime) -> int:
+        row = t.Community(name=name, created_at=now)
+        self._s.add(row)
+        await self._s.flush()
+        return row.id
+
+    async def name(self, community_id: int) -> str:
+        row = await self._s.get(t.Community, community_id)
+        if row is None:
+            raise NotFoundError("community", community_id)
+        return row.name
+
+
+class SqlRosters:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add_version(
+        self,
+        community_id: int,
+        roster: Roster,
+        source_name: str,
+        source_sha256: str,
+        created_by: str,
+        now: datetime,
+    ) -> tuple[int, int]:
+        """Store a new roster version; returns (roster_version_id, version number)."""
+        latest = await self._s.scalar(
+            select(func.max(t.RosterVersion.version)).where(t.RosterVersion.community_id == community_id)
+        )
+        version = (latest or 0) + 1
+        row = t.RosterVersion(
+            community_id=community_id,
+            version=version,
+            source_name=source_name,
+            source_sha256=source_sha256,
+            created_at=now,
+            created_by=created_by,
+        )
+        self._s.add(row)
+        try:
+            await self._s.flush()
+        except IntegrityError as exc:  # two imports at once picked the same version number
+            raise ConflictError("roster version taken by a concurrent import") from exc
+        await self._s.execute(
+            t.RosterUnit.__table__.insert(),
+            [
+                {
+                    "roster_version_id": row.id,
+                    "unit_id": u.unit_id,
+                    "area": u.area,
+                    "owner": u.owner,
+                    "status": str(u.status),
+                    "building": u.building,
+                    "entrance": u.entrance,
+                    "room": u.room,
+                    "area_source": str(u.area_source),
+                }
+                for u in roster
+            ],
+        )
+        return row.id, version
+
+    async def latest(self, community_id: int) -> int | None:
+        """The id of the community's newest roster version, if any."""
+        return await self._s.scalar(
+            select(t.RosterVersion.id)
+            .where(t.RosterVersion.community_id == community_id)
+            .order_by(t.RosterVersion.version.desc())
+            .limit(1)
+        )
+
+    async def load(self, roster_version_id: int) -> Roster:
+        rows = await self._s.scalars(
+            select(t.RosterUnit).where(t.RosterUnit.roster_version_id == roster_version_id).order_by(t.RosterUnit.id)
+        )
+        units = [
+            Unit(
+                r.unit_id,
+                r.area,
+                r.owner,
+                UnitStatus(r.status),
+                r.building,
+                r.entrance,
+                r.room,
+                AreaSource(r.area_source),
+            )
+            for r in rows
+        ]
+        if not units:
+            raise NotFoundError("roster version", roster_version_id)
+        return Roster(tuple(units))
+
+
+def _vote_from_row(row: t.Vote) -> Vote:
+    return Vote(
+        community_id=row.community_id,
+        title=row.title,
+        text=row.text,
+        rule=rule_from_dict(json.loads(row.rule)),
+        scope=Scope(row.scope_building, row.scope_entrance),
+        opens_at=_utc(row.opens_at),
+        closes_at=_utc(row.closes_at),
+        show_turnout=row.show_turnout,
+        non_voters_follow_majority=row.non_voters_follow_majority,
+        id=row.id,
+        status=VoteStatus(row.status),
+        roster_version_id=row.roster_version_id,
+        roster_hash=row.roster_hash,
+        pseudonym_key=row.pseudonym_key,
+        head_seq=row.head_seq,
+        head_hash=row.head_hash,
+        opened_at=_utc_opt(row.opened_at),
+        closed_at=_utc_opt(row.closed_at),
+    )
+
+
+def _vote_columns(vote: Vote) -> dict[str, object]:
+    return {
+        "community_id": vote.community_id,
+        "title": vote.title,
+        "text": vote.text,
+        "rule": json.dumps(vote.rule.as_dict(), ensure_ascii=False, sort_keys=True),
+        "scope_building": vote.scope.building,
+        "scope_entrance": vote.scope.entrance,
+        "opens_at": vote.opens_at,
+        "closes_at": vote.closes_at,
+        "status": str(vote.status),
+        "show_turnout": vote.show_turnout,
+        "non_voters_follow_majority": vote.non_voters_follow_majority,
+        "roster_version_id": vote.roster_version_id,
+        "roster_hash": vote.roster_hash,
+        "pseudonym_key": vote.pseudonym_key,
+        "head_seq": vote.head_seq,
+        "head_hash": vote.head_hash,
+        "opened_at": vote.opened_at,
+        "closed_at": vote.closed_at,
+    }
+
+
+class SqlVotes:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(self, vote: Vote, now: datetime) -> int:
+        row = t.Vote(**_vote_columns(vote), created_at=now)
+        self._s.add(row)
+        await self._s.flush()
+        return row.id
+
+    async def get(self, vote_id: int, *, lock: bool = False) -> Vote:
+        """Load a vote; `lock` holds its row until commit (PostgreSQL FOR UPDATE; SQLite locks at BEGIN)."""
+        query = select(t.Vote).where(t.Vote.id == vote_id).execution_options(populate_existing=True)
+        if lock:
+            query = query.with_for_update()
+        row = await self._s.scalar(query)
+        if row is None:
+            raise NotFoundError("vote", vote_id)
+        return _vote_from_row(row)
+
+    async def save(self, vote: Vote, *, expected_head_seq: int | None = None) -> None:
+        """Write a vote's state; with `expected_head_seq`, only if no other writer moved the ledger head."""
+        query = update(t.Vote).where(t.Vote.id == vote.id).values(**_vote_columns(vote))
+        if expected_head_seq is not None:
+            query = query.where(t.Vote.head_seq == expected_head_seq)
+        result = await self._s.execute(query.execution_options(synchronize_session=False))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConflictError(f"vote {vote.id} changed under us")
+
+    async def ids_with_status(self, status: VoteStatus) -> list[int]:
+        return list(await self._s.scalars(select(t.Vote.id).where(t.Vote.status == str(status)).order_by(t.Vote.id)))
+
+    async def freeze(self, vote_id: int, roster: Roster, frozen: FrozenRoster) -> None:
+        """Copy the scoped roster into the vote: later roster versions never change it."""
+        by_label = {u.unit_id: u for u in frozen.units}
+        await self._s.execute(
+            t.FrozenUnit.__table__.insert(),
+            [
+                {
+                    "vote_id": vote_id,
+                    "unit_id": u.unit_id,
+                    "building": u.building,
+                    "entrance": u.entrance,
+                    "room": u.room,
+                    "area": u.area,
+                    "owner": u.owner,
+                    "status": str(u.status),
+                    "area_source": str(u.area_source),
+                    "owner_key": u.owner_key,
+                    "unit_ref": by_label[u.unit_id].unit_ref,
+                    "owner_ref": by_label[u.unit_id].owner_ref,
+                }
+                for u in roster
+            ],
+        )
+
+    async def frozen(self, vote_id: int) -> FrozenRoster:
+        rows = await self._s.scalars(select(t.FrozenUnit).where(t.FrozenUnit.vote_id == vote_id))
+        units = tuple(
+            FrozenUnit(
+                r.unit_ref,
+                r.owner_ref,
+                r.area,
+                UnitStatus(r.status),
+                r.unit_id,
+                r.building,
+                r.entrance,
+                r.room,
+                r.owner_key,
+            )
+            for r in rows
+        )
+        if not units:
+            raise NotFoundError("frozen roster of vote", vote_id)
+        return FrozenRoster(units)
+
+    async def frozen_unit(self, vote_id: int, unit_id: str) -> tuple[str, str] | None:
+        """(unit_ref, owner_ref) of a unit in the vote's frozen roster, or None when out of scope."""
+        row = (
+            await self._s.execute(
+                select(t.FrozenUnit.unit_ref, t.FrozenUnit.owner_ref).where(
+                    t.FrozenUnit.vote_id == vote_id, t.FrozenUnit.unit_id == unit_id
+                )
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+
+class SqlLedger:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def append(self, entry: LedgerEntry, idempotency_key: str | None, attachment: bytes | None) -> None:
+        row = t.LedgerEntry(
+            vote_id=int(entry.vote_id),
+            seq=entry.seq,
+            prev_hash=entry.prev_hash,
+            entry_hash=entry.entry_hash,
+            receipt=entry.receipt,
+            kind=str(entry.kind),
+            owner_ref=entry.owner_ref,
+            choice=None if entry.choice is None else str(entry.choice),
+            actor=entry.actor,
+            at=datetime.strptime(entry.at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
+            body=entry.line().decode("utf-8"),
+            idempotency_key=idempotency_key,
+            attachment=attachment,
+        )
+        self._s.add(row)
+        try:
+            await self._s.flush()
+        except IntegrityError as exc:
+            # uq_ledger_entries_vote_id_idempotency_key: the same update arrived twice concurrently;
+            # uq_ledger_entries_vote_id_seq: two writers took the same head (the vote row lock prevents it).
+            if idempotency_key is not None and "idempotency_key" in str(exc.orig):
+                raise DuplicateSubmissionError(idempotency_key) from exc
+            raise ConflictError(f"ledger append clashed: {exc.orig}") from exc
+
+    async def by_idempotency_key(self, vote_id: int, key: str) -> LedgerEntry | None:
+        body = await self._s.scalar(
+            select(t.LedgerEntry.body).where(t.LedgerEntry.vote_id == vote_id, t.LedgerEntry.idempotency_key == key)
+        )
+        return None if body is None else parse_entry_line(body, 0)[0]
+
+    async def current_choice(self, vote_id: int, owner_ref: str) -> Choice | None:
+        choice = await self._s.scalar(
+            select(t.CurrentBallot.choice).where(
+                t.CurrentBallot.vote_id == vote_id, t.CurrentBallot.owner_ref == owner_ref
+            )
+        )
+        return None if choice is None else Choice(choice)
+
+    async def set_current(self, vote_id: int, owner_ref: str, seq: int, choice: Choice | None) -> None:
+        """Make `choice` the owner's ballot that counts (None: the owner has none)."""
+        await self._s.execute(
+            delete(t.CurrentBallot).where(t.CurrentBallot.vote_id == vote_id, t.CurrentBallot.owner_ref == owner_ref)
+        )
+        if choice is not None:
+            await self._s.execute(
+                t.CurrentBallot.__table__.insert().values(
+                    vote_id=vote_id, owner_ref=owner_ref, seq=seq, choice=str(choice)
+                )
+            )
+
+    async def current(self, vote_id: int) -> dict[str, Choice]:
+        rows = await self._s.execute(
+            select(t.CurrentBallot.owner_ref, t.CurrentBallot.choice).where(t.CurrentBallot.vote_id == vote_id)
+        )
+        return {owner: Choice(choice) for owner, choice in rows}
+
+    async def entries(self, vote_id: int, upto_seq: int | None = None) -> AsyncIterator[LedgerEntry]:
+        query = select(t.LedgerEntry.body).where(t.LedgerEntry.vote_id == vote_id).order_by(t.LedgerEntry.seq)
+        if upto_seq is not None:
+            query = query.where(t.LedgerEntry.seq <= upto_seq)
+        result = await self._s.stream_scalars(query.execution_options(yield_per=2000))
+        number = 0
+        async for body in result:
+            number += 1
+            yield parse_entry_line(body, number)[0]
+
+    async def by_receipt(self, vote_id: int, receipt: str) -> LedgerEntry | None:
+        body = await self._s.scalar(
+            select(t.LedgerEntry.body)
+            .where(t.LedgerEntry.vote_id == vote_id, t.LedgerEntry.receipt == receipt)
+            .order_by(t.LedgerEntry.seq)
+            .limit(1)
+        )
+        return None if body is None else parse_entry_line(body, 0)[0]
+
+    async def attachment(self, vote_id: int, seq: int) -> bytes | None:
+        return await self._s.scalar(
+            select(t.LedgerEntry.attachment).where(t.LedgerEntry.vote_id == vote_id, t.LedgerEntry.seq == seq)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTallyRow:
+    stage: str
+    payload: bytes
+    signature: bytes
+    public_key: bytes
+
+
+class SqlTallies:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(
+        self, vote_id: int, stage: str, payload: bytes, signature: bytes, public_key: bytes, now: datetime
+    ) -> None:
+        self._s.add(
+            t.SignedTally(
+                vote_id=vote_id, stage=stage, payload=payload, signature=signature, public_key=public_key, signed_at=now
+            )
+        )
+        try:
+            await self._s.flush()
+        except IntegrityError as exc:  # uq_signed_tallies_vote_id_stage: closed twice at once
+            raise ConflictError(f"vote {vote_id} already has a {stage} tally") from exc
+
+    async def of_vote(self, vote_id: int) -> list[StoredTallyRow]:
+        rows = await self._s.scalars(
+            select(t.SignedTally).where(t.SignedTally.vote_id == vote_id).order_by(t.SignedTally.id)
+        )
+        return [StoredTallyRow(r.stage, r.payload, r.signature, r.public_key) for r in rows]

@@ -1,0 +1,214 @@
+"""Declarative tables. Named constraints enforce the voting invariants in the database too."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+UTC_DATETIME = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Community(Base):
+    __tablename__ = "communities"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+
+
+class RosterVersion(Base):
+    """One imported roster file; units are never edited in place, a new version is imported."""
+
+    __tablename__ = "roster_versions"
+    __table_args__ = (UniqueConstraint("community_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="RESTRICT"))
+    version: Mapped[int] = mapped_column(Integer)
+    source_name: Mapped[str] = mapped_column(String(300))
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class RosterUnit(Base):
+    __tablename__ = "roster_units"
+    __table_args__ = (
+        UniqueConstraint("roster_version_id", "unit_id"),
+        CheckConstraint("area > 0", name="area_positive"),
+        CheckConstraint("status IN ('sold', 'unsold', 'undelivered')", name="status_known"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    roster_version_id: Mapped[int] = mapped_column(ForeignKey("roster_versions.id", ondelete="CASCADE"))
+    unit_id: Mapped[str] = mapped_column(String(100))
+    area: Mapped[int] = mapped_column(BigInteger)  # 0.01 m²
+    owner: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    building: Mapped[str] = mapped_column(String(50))
+    entrance: Mapped[str] = mapped_column(String(50))
+    room: Mapped[str] = mapped_column(String(50))
+    area_source: Mapped[str] = mapped_column(String(20))
+
+
+class Vote(Base):
+    __tablename__ = "votes"
+    __table_args__ = (
+        CheckConstraint("closes_at > opens_at", name="closes_after_opening"),
+        CheckConstraint("status IN ('scheduled', 'open', 'closed', 'final')", name="status_known"),
+        CheckConstraint("head_seq >= 0", name="head_seq_not_negative"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="RESTRICT"))
+    title: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str] = mapped_column(Text)  # canonical JSON of the rule definition
+    scope_building: Mapped[str] = mapped_column(String(50))
+    scope_entrance: Mapped[str] = mapped_column(String(50))
+    opens_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    closes_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    status: Mapped[str] = mapped_column(String(20))
+    show_turnout: Mapped[bool] = mapped_column(Boolean)
+    non_voters_follow_majority: Mapped[bool] = mapped_column(Boolean)
+    roster_version_id: Mapped[int | None] = mapped_column(ForeignKey("roster_versions.id", ondelete="RESTRICT"))
+    roster_hash: Mapped[str | None] = mapped_column(String(64))
+    pseudonym_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    head_seq: Mapped[int] = mapped_column(Integer, default=0)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+    closed_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+
+
+class FrozenUnit(Base):
+    """The roster of a vote as it was when the vote opened; later roster edits never touch it."""
+
+    __tablename__ = "frozen_units"
+    __table_args__ = (UniqueConstraint("vote_id", "unit_ref"), CheckConstraint("area > 0", name="area_positive"))
+    vote_id: Mapped[int] = mapped_column(ForeignKey("votes.id", ondelete="CASCADE"), primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    building: Mapped[str] = mapped_column(String(50))
+    entrance: Mapped[str] = mapped_column(String(50))
+    room: Mapped[str] = mapped_column(String(50))
+    area: Mapped[int] = mapped_column(BigInteger)
+    owner: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    area_source: Mapped[str] = mapped_column(String(20))
+    owner_key: Mapped[str] = mapped_column(String(220))
+    unit_ref: Mapped[str] = mapped_column(String(32))
+    owner_ref: Mapped[str] = mapped_column(String(32))
+
+
+class LedgerEntry(Base):
+    """One ballot event of a vote's append-only hash chain."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        UniqueConstraint("vote_id", "seq"),
+        UniqueConstraint("vote_id", "entry_hash"),
+        UniqueConstraint("vote_id", "idempotency_key"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        Index(None, "vote_id", "receipt"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vote_id: Mapped[int] = mapped_column(ForeignKey("votes.id", ondelete="RESTRICT"))
+    seq: Mapped[int] = mapped_column(Integer)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    receipt: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(20))
+    owner_ref: Mapped[str] = mapped_column(String(32))
+    choice: Mapped[str | None] = mapped_column(String(10))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    body: Mapped[str] = mapped_column(Text)  # the canonical JSON line exactly as hashed
+    # Same Telegram update (or paper-batch row) delivered twice -> the second insert clashes here.
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class CurrentBallot(Base):
+    """Each owner's ballot that counts now: one row per owner and vote (primary key)."""
+
+    __tablename__ = "current_ballots"
+    vote_id: Mapped[int] = mapped_column(ForeignKey("votes.id", ondelete="RESTRICT"), primary_key=True)
+    owner_ref: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    choice: Mapped[str] = mapped_column(String(10))
+
+
+class SignedTally(Base):
+    __tablename__ = "signed_tallies"
+    __table_args__ = (
+        UniqueConstraint("vote_id", "stage"),
+        CheckConstraint("stage IN ('preliminary', 'final')", name="stage_known"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vote_id: Mapped[int] = mapped_column(ForeignKey("votes.id", ondelete="RESTRICT"))
+    stage: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # canonical JSON, exactly the signed bytes
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    signed_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+
+
+class Account(Base):
+    """A Telegram user (ids need 64 bits)."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    language: Mapped[str | None] = mapped_column(String(10))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+
+
+class InviteCode(Base):
+    __tablename__ = "invite_codes"
+    __table_args__ = (UniqueConstraint("code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="RESTRICT"))
+    unit_id: Mapped[str] = mapped_column(String(100))
+    owner_key: Mapped[str] = mapped_column(String(220))
+    code: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    expires_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+
+
+class Binding(Base):
+    """An account bound to an owner of a community through one invite code (used once)."""
+
+    __tablename__ = "bindings"
+    __table_args__ = (UniqueConstraint("invite_code_id"), UniqueConstraint("account_id", "community_id", "owner_key"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="RESTRICT"))
+    owner_key: Mapped[str] = mapped_column(String(220))
+    invite_code_id: Mapped[int] = mapped_column(ForeignKey("invite_codes.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)

@@ -1,0 +1,216 @@
+"""The use cases on a real database (SQLite file and PostgreSQL): open, cast, close, sign, export, verify."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import zipfile
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import tables as t
+from storage.uow import UnitOfWorkFactory
+from tests.factories import roster_a
+from voting import services
+from voting.audit import find_receipt, generate_private_key, verify_bundle
+from voting.errors import (
+    DuplicateSubmissionError,
+    OutOfScopeError,
+    VoteClosedError,
+    VoteNotOpenError,
+)
+from voting.ledger import EntryKind
+from voting.model import Choice, Roster, Scope, Unit
+from voting.rules import preset
+from voting.votes import Vote, VoteStatus
+
+T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+KEY = b"k" * 32
+
+
+WHOLE = Scope()
+
+
+async def _setup(
+    uow: UnitOfWorkFactory, roster: Roster, *, scope: Scope = WHOLE, rule: str = "double-two-thirds"
+) -> int:
+    community = await services.create_community(uow(), "幸福里小区", T0)
+    await services.import_roster(uow(), community, roster, "roster.csv", b"raw", "worker:1", T0)
+    vote = Vote(community, "加装电梯", "是否同意加装电梯", preset(rule), scope, T0, T0 + timedelta(days=7))
+    vote_id = await services.create_vote(uow(), vote, T0)
+    await services.open_vote(uow(), vote_id, T0, KEY)
+    return vote_id
+
+
+async def test_roster_a_vote_end_to_end_signs_a_tally_the_auditor_can_verify(engine: AsyncEngine) -> None:
+    uow = UnitOfWorkFactory(engine)
+    vote_id = await _setup(uow, roster_a())
+    now = T0 + timedelta(hours=1)
+    r1 = await services.cast_ballot(uow(), vote_id, "101", Choice.DISAGREE, actor="account:1", now=now)
+    r1b = await services.cast_ballot(uow(), vote_id, "101", Choice.AGREE, actor="account:1", now=now)
+    await services.cast_ballot(uow(), vote_id, "102", Choice.DISAGREE, actor="account:2", now=now)
+    photo = b"\x89PNG scanned paper"
+    await services.cast_ballot(
+        uow(), vote_id, "202", Choice.AGREE, actor="worker:9", now=now, kind=EntryKind.PAPER, attachment=photo
+    )
+    assert r1.replaced is None and r1b.replaced is Choice.DISAGREE and r1b.seq == 2
+    signed = await services.close_vote(uow(), vote_id, T0 + timedelta(days=7), generate_private_key())
+    data = signed.data()
+    assert data["passed"] is True
+    assert data["counts"]["agree"] == {"area_m2": "240.00", "headcount": 2}
+    assert data["ledger_head"]["seq"] == 4
+
+    out = io.BytesIO()
+    await services.export_bundle(uow(), vote_id, out, summary="摘要 / summary")
+    report = verify_bundle(out.getvalue())
+    assert report.ok, [f.message() for f in report.failures]
+    assert report.entries == 4
+    assert find_receipt(out.getvalue(), r1b.receipt) is not None
+
+    public = io.BytesIO()
+    await services.export_bundle(uow(), vote_id, public, summary="", pseudonymise=True)
+    assert verify_bundle(public.getvalue()).ok
+    with zipfile.ZipFile(io.BytesIO(public.getvalue())) as zf:
+        assert zf.read("roster.csv").decode().splitlines()[0] == "unit_ref,owner_ref,area_m2,status"
+        assert "pseudonym_key.txt" not in zf.namelist()
+    assert find_receipt(public.getvalue(), r1b.receipt) is not None
+
+
+async def test_a_ballot_after_the_deadline_is_refused_and_nothing_is_written(engine: AsyncEngine) -> None:
+    uow = UnitOfWorkFactory(engine)
+    vote_id = await _setup(uow, roster_a())
+    with pytest.raises(VoteClosedError):
+        await services.cast_ballot(uow(), vote_id, "101", Choice.AGREE, actor="account:1", now=T0 + timedelta(days=7))
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(t.LedgerEntry)) == 0
+
+
+async def test_a_ballot_before_opening_is_refused(engine: AsyncEngine) -> None:
+    uow = UnitOfWorkFactory(engine)
+    community = await services.create_community(uow(), "c", T0)
+    await services.import_roster(uow(), community, roster_a(), "r.csv", b"", "w", T0)
+    vote_id = await services.create_vote(
+        uow(), Vote(community, "t", "x", preset("double-two-thirds"), Scope(), T0, T0 + timedelta(days=1)), T0
+    )
+    with pytest.raises(VoteNotOpenError):
+        await services.cast_ballot(uow(), vote_id, "101", Choice.AGREE, actor="account:1", now=T0)
+
+
+async def test_the_same_update_twice_makes_one_ballot(engine: AsyncEngine) -> None:
+    uow = UnitOfWorkFactory(engine)
+    vote_id = await _setup(uow, roster_a())
+    first = await services.cast_ballot(
+        uow(), vote_id, "101", Choice.AGREE, actor="account:1", now=T0, idempotency_key="tg-update:77"
+    )
+    with pytest.raises(DuplicateSubmissionError) as info:
+        await services.cast_ballot(
+            uow(), vote_id, "101", Choice.DISAGREE, actor="account:1", now=T0, idempotency_key="tg-update:77"
+        )
+    assert info.value.receipt == first.receipt
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(t.LedgerEntry)) == 1
+
+
+async def test_a_unit_outside_the_scope_cannot_vote(engine: AsyncEngine) -> None:
+    roster = Roster.of(
+        [Unit("1-1-101", 6000, "a", building="1", entrance="1"), Unit("1-2-101", 6000, "b", building="1", entrance="2")]
+    )
+    uow = UnitOfWorkFactory(engine)
+    vote_id = await _setup(uow, roster, scope=Scope("1", "1"))
+    with pytest.raises(OutOfScopeError):
+        await services.cast_ballot(uow(), vote_id, "1-2-101", Choice.AGREE, actor="account:2", now=T0)
+    _vote, result = await services.current_tally(uow(), vote_id)
+    assert result.total.headcount == 1  # the denominator comes from the scope alone
+
+
+async def test_a_later_roster_version_does_not_change_an_open_vote(engine: AsyncEngine) -> None:
+    uow = UnitOfWorkFactory(engine)
+    vote_id = await _setup(uow, roster_a())
+    vote = await _get(uow, vote_id)
+    bigger = Roster.of([*roster_a(), Unit("301", 10000, "p9")])
+    await services.import_roster(uow(), vote.community_id, bigger, "roster2.csv", b"2", "worker:1", T0)
+    _vote, result = await services.current_tally(uow(), vote_id)
+    assert result.total.area == 30000
+    with pytest.raises(OutOfScopeError):
+        await services.cast_ballot(uow(), vote_id, "301", Choice.AGREE, actor="account:9", now=T0)
+
+
+async def _get(uow: UnitOfWorkFactory, vote_id: int) -> Vote:
+    async with uow() as u:
+        return await u.votes.get(vote_id)
+
+
+async def test_closing_twice_returns_the_same_signed_tally_and_correction_then_final(engine: AsyncEngine) -> None:
+    uow = UnitOfWorkFactory(engine)
+    vote_id = await _setup(uow, roster_a())
+    await services.cast_ballot(uow(), vote_id, "101", Choice.AGREE, actor="account:1", now=T0)
+    await services.cast_ballot(uow(), vote_id, "201", Choice.DISAGREE, actor="worker:2", now=T0, kind=EntryKind.PAPER)
+    key = generate_private_key()
+    first = await services.close_vote(uow(), vote_id, T0 + timedelta(days=8), key)
+    again = await services.close_vote(uow(), vote_id, T0 + timedelta(days=9), key)
+    assert first.payload == again.payload
+    assert first.data()["passed"] is False
+    with pytest.raises(VoteClosedError):
+        await services.cast_ballot(uow(), vote_id, "102", Choice.AGREE, actor="account:2", now=T0 + timedelta(days=8))
+    # objection: p3 says their paper ballot was recorded wrongly; the worker corrects it with a reason
+    await services.cast_ballot(
+        uow(),
+        vote_id,
+        "201",
+        Choice.AGREE,
+        actor="worker:2",
+        now=T0 + timedelta(days=9),
+        kind=EntryKind.CORRECTION,
+        reason="paper ballot misread: 同意",
+    )
+    final = await services.finalize_vote(uow(), vote_id, T0 + timedelta(days=12), key)
+    assert final.data()["passed"] is True  # p1 and p3 agree: 240.00 of 300.00 m² and 2 of 3 owners
+    assert final.data()["counts"]["agree"] == {"area_m2": "240.00", "headcount": 2}
+    out = io.BytesIO()
+    await services.export_bundle(uow(), vote_id, out, summary="")
+    report = verify_bundle(out.getvalue(), key.public_key())
+    assert report.ok, [f.message() for f in report.failures]
+    assert [t["stage"] for t in report.tallies] == ["preliminary", "final"]
+    assert (await _get(uow, vote_id)).status is VoteStatus.FINAL
+
+
+@pytest.mark.parametrize("writers", [16])
+async def test_concurrent_casts_never_fork_skip_or_lose_a_ballot(engine: AsyncEngine, writers: int) -> None:
+    units = [Unit(f"u{i:03d}", 5000 + i, f"o{i}") for i in range(writers * 5)]
+    uow = UnitOfWorkFactory(engine)
+    vote_id = await _setup(uow, Roster.of(units))
+
+    async def writer(w: int) -> list[int]:
+        seqs = []
+        for j in range(5):
+            unit = units[w * 5 + j].unit_id
+            for choice in (Choice.DISAGREE, Choice.AGREE):
+                while True:
+                    try:
+                        receipt = await services.cast_ballot(uow(), vote_id, unit, choice, actor=f"account:{w}", now=T0)
+                        break
+                    except services_conflict():  # the database decided a race; the ballot was not written
+                        await asyncio.sleep(0.01)
+                seqs.append(receipt.seq)
+        return seqs
+
+    results = await asyncio.gather(*(writer(w) for w in range(writers)))
+    seqs = sorted(s for r in results for s in r)
+    assert seqs == list(range(1, writers * 10 + 1))
+    _vote, result = await services.current_tally(uow(), vote_id)
+    assert result.agree.headcount == writers * 5
+    signed = await services.close_vote(uow(), vote_id, T0 + timedelta(days=7), generate_private_key())
+    out = io.BytesIO()
+    await services.export_bundle(uow(), vote_id, out, summary="")
+    report = verify_bundle(out.getvalue())
+    assert report.ok, [f.message() for f in report.failures]
+    assert signed.data()["ledger_head"]["seq"] == writers * 10
+
+
+def services_conflict() -> type[Exception]:
+    from voting.errors import ConflictError
+
+    return ConflictError

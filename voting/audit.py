@@ -1,0 +1,626 @@
+"""Signed tallies, the export bundle, and offline verification that trusts nothing but the bundle and a key.
+
+A bundle is a zip: manifest.json (SHA-256 of every other file), roster.csv (the frozen roster by
+pseudonym; labels, owner keys and pseudonym_key.txt only in full exports), ledger.jsonl (the hash
+chain), tallies/N-STAGE.json with .sig (Ed25519 over the exact JSON bytes), public_key.pem and
+summary.txt. `verify_bundle` recomputes the chain, the roster hash and every tally and checks
+every signature; it reports every failure with the file and the entry or row where it is.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from voting.canonical import canonical_json, sha256_hex
+from voting.errors import N_, VotingError
+from voting.ledger import (
+    FrozenRoster,
+    FrozenUnit,
+    LedgerEntry,
+    LedgerFormatError,
+    normalize_receipt,
+    parse_entry_line,
+    ref,
+)
+from voting.model import Choice, UnitStatus, parse_area
+from voting.rules import rule_from_dict
+from voting.tally import TallyResult
+from voting.votes import GENESIS, Vote
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "TALLY_FORMAT",
+    "BundleWriter",
+    "Failure",
+    "SignedTally",
+    "VerifyReport",
+    "find_receipt",
+    "fingerprint",
+    "generate_private_key",
+    "load_private_key",
+    "load_public_key",
+    "private_key_pem",
+    "public_key_pem",
+    "sign_tally",
+    "tally_payload",
+    "verify_bundle",
+    "write_bundle",
+]
+
+BUNDLE_FORMAT = "renovote-bundle/1"
+TALLY_FORMAT = "renovote-tally/1"
+MANIFEST = "manifest.json"
+ROSTER = "roster.csv"
+LEDGER = "ledger.jsonl"
+PUBLIC_KEY = "public_key.pem"
+PSEUDONYM_KEY = "pseudonym_key.txt"
+SUMMARY = "summary.txt"
+STAGES = ("preliminary", "final")
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+def generate_private_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def load_private_key(pem: bytes) -> Ed25519PrivateKey:
+    """Raise ValueError when the bytes are not an unencrypted Ed25519 private key in PEM."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not an unencrypted PEM private key ({exc})") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("not an Ed25519 key")
+    return key
+
+
+def public_key_pem(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _raw(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def load_public_key(data: bytes) -> Ed25519PublicKey:
+    """A public key as PEM, or as 64 hex digits of the raw key; ValueError otherwise."""
+    text = data.strip()
+    if text.startswith(b"-----BEGIN"):
+        try:
+            key = serialization.load_pem_public_key(text)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not a PEM public key ({exc})") from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError("not an Ed25519 public key")
+        return key
+    try:
+        raw = bytes.fromhex(text.decode("ascii").replace(" ", ""))
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("neither PEM nor 64 hex digits") from None
+    if len(raw) != 32:
+        raise ValueError("an Ed25519 public key has 32 bytes (64 hex digits)")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def fingerprint(key: Ed25519PublicKey) -> str:
+    """First 16 hex digits of SHA-256 of the raw public key, in groups of four: "ab12 cd34 ef56 7890"."""
+    digest = hashlib.sha256(_raw(key)).hexdigest()[:16]
+    return " ".join(digest[i : i + 4] for i in range(0, 16, 4))
+
+
+# --- signed tallies ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTally:
+    stage: str
+    payload: bytes  # canonical JSON: exactly the bytes signed
+    signature: bytes
+
+    def data(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.payload)
+        return loaded
+
+
+def tally_payload(
+    vote: Vote,
+    result: TallyResult,
+    *,
+    stage: str,
+    roster_hash: str,
+    head_seq: int,
+    head_hash: str,
+    opened_at: str,
+    closes_at: str,
+    closed_at: str,
+    signed_at: str,
+) -> dict[str, Any]:
+    """Everything a signed tally states: rule, frozen-roster hash, ledger head, counts, outcome, times."""
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}")
+    return {
+        "format": TALLY_FORMAT,
+        "stage": stage,
+        "vote_id": str(vote.id),
+        "title": vote.title,
+        "rule": vote.rule.as_dict(),
+        "scope": {"building": vote.scope.building, "entrance": vote.scope.entrance},
+        "non_voters_follow_majority": vote.non_voters_follow_majority,
+        "roster_hash": roster_hash,
+        "ledger_head": {"seq": head_seq, "hash": head_hash},
+        "counts": result.as_dict(),
+        "passed": result.passed,
+        "opened_at": opened_at,
+        "closes_at": closes_at,
+        "closed_at": closed_at,
+        "signed_at": signed_at,
+    }
+
+
+def sign_tally(key: Ed25519PrivateKey, payload: dict[str, Any]) -> SignedTally:
+    data = canonical_json(payload)
+    return SignedTally(str(payload["stage"]), data, key.sign(data))
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def _csv_bytes(rows: Iterable[list[str]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+class BundleWriter:
+    """Writes a bundle to `out`, streaming the ledger: `add_entry` for each entry, then `finish`.
+
+    Without `pseudonym_key` the export is pseudonymised: no unit label, no owner key, nothing
+    that links a pseudonym to a flat; every hash and signature still verifies.
+    """
+
+    def __init__(self, out: IO[bytes], *, vote_id: str, frozen: FrozenRoster, pseudonym_key: bytes | None) -> None:
+        self.vote_id = vote_id
+        self.full = pseudonym_key is not None
+        self.files: dict[str, str] = {}
+        self._zip = zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED)
+        self._put(ROSTER, _csv_bytes(frozen.csv_rows(with_labels=self.full)))
+        if pseudonym_key is not None:
+            self._put(PSEUDONYM_KEY, pseudonym_key.hex().encode("ascii") + b"\n")
+        self._ledger = self._zip.open(LEDGER, "w", force_zip64=True)
+        self._ledger_hash = hashlib.sha256()
+
+    def _put(self, name: str, data: bytes) -> None:
+        self._zip.writestr(name, data)
+        self.files[name] = sha256_hex(data)
+
+    def add_entry(self, entry: LedgerEntry) -> None:
+        line = entry.line() + b"\n"
+        self._ledger.write(line)
+        self._ledger_hash.update(line)
+
+    def finish(self, tallies: Sequence[SignedTally], public_key: Ed25519PublicKey, summary: str) -> dict[str, Any]:
+        """Write the signed tallies, the key, the summary and the manifest; close the zip."""
+        self._ledger.close()
+        self.files[LEDGER] = self._ledger_hash.hexdigest()
+        for number, signed in enumerate(tallies, start=1):
+            self._put(f"tallies/{number}-{signed.stage}.json", signed.payload)
+            self._put(f"tallies/{number}-{signed.stage}.sig", signed.signature.hex().encode("ascii") + b"\n")
+        self._put(PUBLIC_KEY, public_key_pem(public_key))
+        self._put(SUMMARY, summary.encode("utf-8"))
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "vote_id": self.vote_id,
+            "pseudonymised": not self.full,
+            "public_key_fingerprint": fingerprint(public_key),
+            "files": dict(sorted(self.files.items())),
+        }
+        self._zip.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+        self._zip.close()
+        return manifest
+
+
+def write_bundle(
+    out: IO[bytes],
+    *,
+    vote_id: str,
+    frozen: FrozenRoster,
+    entries: Iterable[LedgerEntry],
+    tallies: Sequence[SignedTally],
+    public_key: Ed25519PublicKey,
+    summary: str,
+    pseudonym_key: bytes | None = None,
+) -> dict[str, Any]:
+    """Write a whole bundle in one call (see BundleWriter); returns the manifest."""
+    writer = BundleWriter(out, vote_id=vote_id, frozen=frozen, pseudonym_key=pseudonym_key)
+    for entry in entries:
+        writer.add_entry(entry)
+    return writer.finish(tallies, public_key, summary)
+
+
+# --- verification -----------------------------------------------------------------------------
+
+FAILURE_TEXTS: dict[str, str] = {
+    "zip_unreadable": N_("the file is not a complete zip archive ({detail})"),
+    "file_missing": N_("a file the bundle needs is missing"),
+    "file_unlisted": N_("a file is in the bundle but not in the manifest"),
+    "file_hash": N_("the file's SHA-256 differs from the manifest: it was changed after export"),
+    "manifest_bad": N_("the manifest cannot be read ({detail})"),
+    "public_key_bad": N_("the public key cannot be read ({detail})"),
+    "public_key_mismatch": N_("the bundle was signed with another key than the one given (bundle key {detail})"),
+    "roster_bad": N_("row {where}: {detail}"),
+    "pseudonym_mismatch": N_("row {where}: the pseudonym does not match the unit label or owner ({detail})"),
+    "ledger_bad": N_("line {where}: {detail}"),
+    "entry_hash": N_("entry {where}: its content does not match its hash: the entry was edited"),
+    "entry_link": N_("entry {where}: it does not follow the entry before it: an entry was dropped, inserted or moved"),
+    "entry_seq": N_("entry {where}: expected sequence number {detail}: an entry was dropped, inserted or moved"),
+    "entry_vote": N_("entry {where}: it belongs to vote {detail}, not to this one"),
+    "entry_unit": N_("entry {where}: its unit is not in the frozen roster"),
+    "entry_owner": N_("entry {where}: its owner is not the owner of its unit in the frozen roster"),
+    "tally_bad": N_("the signed tally cannot be read ({detail})"),
+    "tally_signature": N_("the signature does not match the tally: it was changed or signed with another key"),
+    "tally_roster": N_("the tally was computed on another roster (roster hash differs)"),
+    "tally_head": N_("the ledger head the tally states (entry {detail}) is not in the ledger"),
+    "tally_counts": N_("recounting the ledger under the stated rule gives other counts: {detail}"),
+    "tally_vote": N_("the tally is for vote {detail}, not for this one"),
+    "checkpoint": N_("the published ledger head {where} is not in this ledger: the chain was rewritten"),
+    "no_tally": N_("the bundle holds no signed tally"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One thing wrong with a bundle: `file`, `where` (entry seq, line or row), a stable `code`."""
+
+    file: str
+    code: str
+    where: str = ""
+    detail: str = ""
+
+    @property
+    def template(self) -> str:
+        return FAILURE_TEXTS[self.code]
+
+    def message(self) -> str:
+        return f"{self.file}: " + self.template.format(where=self.where, detail=self.detail)
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    failures: list[Failure] = field(default_factory=list)
+    vote_id: str = ""
+    entries: int = 0
+    units: int = 0
+    tallies: list[dict[str, Any]] = field(default_factory=list)
+    fingerprint: str = ""
+    key_from_bundle: bool = True
+    pseudonymised: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def fail(self, file: str, code: str, where: object = "", detail: object = "") -> None:
+        self.failures.append(Failure(file, code, str(where), str(detail)))
+
+
+def _read(zf: zipfile.ZipFile, name: str, report: VerifyReport) -> bytes | None:
+    try:
+        return zf.read(name)
+    except KeyError:
+        report.fail(name, "file_missing")
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        report.fail(name, "zip_unreadable", detail=exc)
+    return None
+
+
+def _check_manifest(zf: zipfile.ZipFile, report: VerifyReport) -> dict[str, Any] | None:
+    raw = _read(zf, MANIFEST, report)
+    if raw is None:
+        return None
+    try:
+        manifest: dict[str, Any] = json.loads(raw)
+        files = manifest["files"]
+        if manifest.get("format") != BUNDLE_FORMAT or not isinstance(files, dict):
+            raise ValueError(f"format is not {BUNDLE_FORMAT}")
+    except (ValueError, KeyError, TypeError) as exc:
+        report.fail(MANIFEST, "manifest_bad", detail=exc)
+        return None
+    report.vote_id = str(manifest.get("vote_id", ""))
+    report.pseudonymised = bool(manifest.get("pseudonymised", True))
+    present = set(zf.namelist()) - {MANIFEST}
+    for name in sorted(present - set(files)):
+        report.fail(name, "file_unlisted")
+    for name, expected in sorted(files.items()):
+        if name not in present:
+            report.fail(name, "file_missing")
+            continue
+        digest = hashlib.sha256()
+        try:
+            with zf.open(name) as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            report.fail(name, "zip_unreadable", detail=exc)
+            continue
+        if digest.hexdigest() != expected:
+            report.fail(name, "file_hash")
+    return manifest
+
+
+def _read_roster(zf: zipfile.ZipFile, report: VerifyReport) -> FrozenRoster | None:
+    raw = _read(zf, ROSTER, report)
+    if raw is None:
+        return None
+    key_raw = zf.read(PSEUDONYM_KEY) if PSEUDONYM_KEY in zf.namelist() else None
+    key = None
+    if key_raw is not None:
+        try:
+            key = bytes.fromhex(key_raw.decode("ascii").strip())
+        except (ValueError, UnicodeDecodeError):
+            report.fail(PSEUDONYM_KEY, "roster_bad", 1, "not hex")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8", errors="replace"))))
+    if not rows or rows[0][:4] != ["unit_ref", "owner_ref", "area_m2", "status"]:
+        report.fail(ROSTER, "roster_bad", 1, "header must start with unit_ref,owner_ref,area_m2,status")
+        return None
+    labelled = rows[0][4:] == ["unit_id", "building", "entrance", "room", "owner_key"]
+    units: list[FrozenUnit] = []
+    seen: set[str] = set()
+    for number, row in enumerate(rows[1:], start=2):
+        try:
+            if len(row) != len(rows[0]):
+                raise ValueError(f"expected {len(rows[0])} columns")
+            area = parse_area(row[2])
+            if area <= 0:
+                raise ValueError("area must be more than 0")
+            status = UnitStatus(row[3])
+            if row[0] in seen:
+                raise ValueError("unit appears twice")
+            seen.add(row[0])
+        except ValueError as exc:
+            report.fail(ROSTER, "roster_bad", number, exc)
+            continue
+        labels = row[4:9] if labelled else ["", "", "", "", ""]
+        unit = FrozenUnit(row[0], row[1], area, status, *labels)
+        if key is not None and labelled:
+            if ref(key, "unit:" + unit.unit_id) != unit.unit_ref:
+                report.fail(ROSTER, "pseudonym_mismatch", number, "unit " + unit.unit_id)
+            if ref(key, unit.owner_key) != unit.owner_ref:
+                report.fail(ROSTER, "pseudonym_mismatch", number, "owner")
+        units.append(unit)
+    report.units = len(units)
+    return FrozenRoster(tuple(units))
+
+
+def _read_public_key(
+    zf: zipfile.ZipFile, given: Ed25519PublicKey | None, report: VerifyReport
+) -> Ed25519PublicKey | None:
+    raw = _read(zf, PUBLIC_KEY, report)
+    bundled = None
+    if raw is not None:
+        try:
+            bundled = load_public_key(raw)
+        except ValueError as exc:
+            report.fail(PUBLIC_KEY, "public_key_bad", detail=exc)
+    if given is not None:
+        report.key_from_bundle = False
+        if bundled is not None and _raw(bundled) != _raw(given):
+            report.fail(PUBLIC_KEY, "public_key_mismatch", detail=fingerprint(bundled))
+        report.fingerprint = fingerprint(given)
+        return given
+    if bundled is not None:
+        report.fingerprint = fingerprint(bundled)
+    return bundled
+
+
+@dataclass
+class _TallyCheck:
+    name: str
+    payload: dict[str, Any]
+    head_seq: int
+    head_hash: str
+    choices: dict[str, Choice] | None = None
+    head_found: bool = False
+
+
+def _read_tallies(zf: zipfile.ZipFile, key: Ed25519PublicKey | None, report: VerifyReport) -> list[_TallyCheck]:
+    names = sorted(
+        (n for n in zf.namelist() if n.startswith("tallies/") and n.endswith(".json")),
+        key=lambda n: int(n.split("/")[1].split("-")[0]) if n.split("/")[1].split("-")[0].isdigit() else 0,
+    )
+    checks: list[_TallyCheck] = []
+    for name in names:
+        payload_bytes = _read(zf, name, report)
+        sig_raw = _read(zf, name[:-5] + ".sig", report)
+        if payload_bytes is None or sig_raw is None:
+            continue
+        try:
+            signature = bytes.fromhex(sig_raw.decode("ascii").strip())
+        except (ValueError, UnicodeDecodeError):
+            report.fail(name[:-5] + ".sig", "tally_bad", detail="signature is not hex")
+            continue
+        if key is not None:
+            try:
+                key.verify(signature, payload_bytes)
+            except InvalidSignature:
+                report.fail(name, "tally_signature")
+        try:
+            payload = json.loads(payload_bytes)
+            if payload.get("format") != TALLY_FORMAT:
+                raise ValueError(f"format is not {TALLY_FORMAT}")
+            head = payload["ledger_head"]
+            check = _TallyCheck(name, payload, int(head["seq"]), str(head["hash"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            report.fail(name, "tally_bad", detail=exc)
+            continue
+        if str(payload.get("vote_id")) != report.vote_id:
+            report.fail(name, "tally_vote", detail=payload.get("vote_id"))
+        if check.head_seq == 0:
+            check.head_found = check.head_hash == GENESIS
+            check.choices = {}
+        checks.append(check)
+    if not checks:
+        report.fail("tallies/", "no_tally")
+    return checks
+
+
+def _iter_lines(zf: zipfile.ZipFile, report: VerifyReport) -> Iterator[tuple[int, bytes]]:
+    try:
+        with zf.open(LEDGER) as fh:
+            for number, line in enumerate(fh, start=1):
+                yield number, line.rstrip(b"\n")
+    except KeyError:
+        report.fail(LEDGER, "file_missing")
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        report.fail(LEDGER, "zip_unreadable", detail=exc)
+
+
+def _check_ledger(
+    zf: zipfile.ZipFile,
+    roster: FrozenRoster | None,
+    checks: list[_TallyCheck],
+    checkpoints: Sequence[tuple[int, str]],
+    report: VerifyReport,
+) -> None:
+    owner_of = roster.owner_refs() if roster is not None else None
+    by_head: dict[int, list[_TallyCheck]] = {}
+    for check in checks:
+        by_head.setdefault(check.head_seq, []).append(check)
+    pending_checkpoints: dict[int, str] = {}
+    for seq, digest in checkpoints:
+        pending_checkpoints[seq] = digest.lower()
+    found_checkpoints: set[int] = set()
+    latest: dict[str, Choice] = {}
+    expected_seq, prev_hash = 1, GENESIS
+    for number, line in _iter_lines(zf, report):
+        if not line:
+            continue
+        try:
+            entry, claimed = parse_entry_line(line, number)
+        except LedgerFormatError as exc:
+            report.fail(LEDGER, "ledger_bad", exc.line, exc.message)
+            expected_seq += 1
+            continue
+        report.entries += 1
+        where = entry.seq
+        if entry.entry_hash != claimed:
+            report.fail(LEDGER, "entry_hash", where)
+        if entry.seq != expected_seq:
+            report.fail(LEDGER, "entry_seq", where, expected_seq)
+        if entry.prev_hash != prev_hash:
+            report.fail(LEDGER, "entry_link", where)
+        if entry.vote_id != report.vote_id:
+            report.fail(LEDGER, "entry_vote", where, entry.vote_id)
+        if owner_of is not None:
+            unit_owner = owner_of.get(entry.unit_ref)
+            if unit_owner is None:
+                report.fail(LEDGER, "entry_unit", where)
+            elif unit_owner != entry.owner_ref:
+                report.fail(LEDGER, "entry_owner", where)
+        if entry.choice is None:
+            latest.pop(entry.owner_ref, None)
+        else:
+            latest[entry.owner_ref] = entry.choice
+        for check in by_head.get(entry.seq, ()):
+            check.head_found = claimed == check.head_hash
+            check.choices = dict(latest)
+        if pending_checkpoints.get(entry.seq) == claimed:
+            found_checkpoints.add(entry.seq)
+        expected_seq, prev_hash = entry.seq + 1, claimed
+    for seq, digest in checkpoints:
+        if seq not in found_checkpoints:
+            report.fail(LEDGER, "checkpoint", f"{seq}:{digest}")
+    for check in checks:
+        if not check.head_found:
+            report.fail(check.name, "tally_head", detail=f"{check.head_seq}:{check.head_hash}")
+
+
+def _recount(roster: FrozenRoster, checks: list[_TallyCheck], report: VerifyReport) -> None:
+    for check in checks:
+        payload = check.payload
+        if payload.get("roster_hash") != roster.roster_hash:
+            report.fail(check.name, "tally_roster")
+        if check.choices is None:
+            continue
+        try:
+            rule = rule_from_dict(payload["rule"])
+            result = roster.count(
+                rule, check.choices, non_voters_follow_majority=bool(payload.get("non_voters_follow_majority"))
+            )
+        except (VotingError, KeyError, TypeError, ValueError) as exc:
+            report.fail(check.name, "tally_bad", detail=exc)
+            continue
+        recomputed = result.as_dict()
+        stated = payload.get("counts")
+        if canonical_json(recomputed) != canonical_json(stated) or payload.get("passed") is not result.passed:
+            differing = sorted(
+                k for k in set(recomputed) | set(stated or {}) if (stated or {}).get(k) != recomputed.get(k)
+            )
+            report.fail(check.name, "tally_counts", detail=", ".join(differing) or "passed")
+        report.tallies.append(
+            {
+                "file": check.name,
+                "stage": payload.get("stage"),
+                "passed": result.passed,
+                "head_seq": check.head_seq,
+                "rule": rule.name,
+            }
+        )
+
+
+def verify_bundle(
+    source: bytes | IO[bytes],
+    public_key: Ed25519PublicKey | None = None,
+    checkpoints: Sequence[tuple[int, str]] = (),
+) -> VerifyReport:
+    """Recompute everything from the bundle alone; `report.ok` or every failure with where it is."""
+    report = VerifyReport()
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        zf = zipfile.ZipFile(stream)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        report.fail("bundle", "zip_unreadable", detail=exc)
+        return report
+    with zf:
+        if _check_manifest(zf, report) is None:
+            return report
+        key = _read_public_key(zf, public_key, report)
+        roster = _read_roster(zf, report)
+        checks = _read_tallies(zf, key, report)
+        _check_ledger(zf, roster, checks, checkpoints, report)
+        if roster is not None:
+            _recount(roster, checks, report)
+    return report
+
+
+def find_receipt(source: bytes | IO[bytes], receipt: str) -> LedgerEntry | None:
+    """The entry of a bundle whose receipt code is `receipt` (as a resident types it), if any."""
+    wanted = normalize_receipt(receipt)
+    if not wanted:
+        return None
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    with zipfile.ZipFile(stream) as zf, zf.open(LEDGER) as fh:
+        for number, line in enumerate(fh, start=1):
+            entry, _claimed = parse_entry_line(line, number)
+            if entry.receipt == wanted:
+                return entry
+    return None

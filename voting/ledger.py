@@ -1,0 +1,312 @@
+"""The append-only, hash-chained ballot ledger of a vote, and its pseudonymous frozen roster.
+
+Units and owners appear in entries only as keyed pseudonyms (`ref`), so a bundle can be
+published without unit labels while every hash and signature still verifies.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from hashlib import sha256
+from typing import Any
+
+from voting.canonical import canonical_json, sha256_hex
+from voting.model import AreaSource, Choice, Roster, Unit, UnitStatus, format_area
+from voting.rules import Rule
+from voting.tally import TallyResult, UnknownVoterError, tally
+from voting.votes import GENESIS
+
+__all__ = [
+    "EntryKind",
+    "FrozenRoster",
+    "FrozenUnit",
+    "LedgerEntry",
+    "LedgerFormatError",
+    "latest_choices_from_entries",
+    "next_entry",
+    "normalize_receipt",
+    "parse_entry_line",
+    "receipt_of",
+    "ref",
+    "utc_iso",
+]
+
+ROSTER_FORMAT = "renovote-roster/1"
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_HEX64 = frozenset("0123456789abcdef")
+
+
+class EntryKind(StrEnum):
+    CAST = "cast"  # a resident in chat
+    PAPER = "paper"  # a written ballot entered by a worker
+    DOOR_TO_DOOR = "door_to_door"  # collected at the door by a worker
+    PROXY = "proxy"  # cast by a proxy named in the entry
+    CORRECTION = "correction"  # a worker corrected a recorded ballot during the objection period
+    WITHDRAW = "withdraw"  # the owner's ballot no longer counts
+
+
+def ref(key: bytes, text: str) -> str:
+    """A keyed pseudonym: the first 16 bytes of HMAC-SHA256(key, text), as 32 hex characters."""
+    return hmac.new(key, text.encode("utf-8"), sha256).hexdigest()[:32]
+
+
+def utc_iso(moment: datetime) -> str:
+    """An aware datetime as UTC ISO 8601 with microseconds and "Z"."""
+    if moment.utcoffset() is None:
+        raise ValueError("naive datetime: pass an aware UTC time")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def receipt_of(entry_hash: str) -> str:
+    """A short code from an entry hash: the first 50 bits in Crockford base32, as XXXXX-XXXXX."""
+    bits = int(entry_hash[:13], 16) >> 2  # 52 bits -> 50
+    chars = []
+    for _ in range(10):
+        chars.append(_CROCKFORD[bits & 31])
+        bits >>= 5
+    code = "".join(reversed(chars))
+    return f"{code[:5]}-{code[5:]}"
+
+
+def normalize_receipt(text: str) -> str:
+    """Accept what people type: lower case, spaces, no dash, O for 0, I or L for 1."""
+    cleaned = "".join(ch for ch in text.upper() if ch.isalnum())
+    cleaned = cleaned.translate(str.maketrans("OILU", "011V"))
+    if len(cleaned) != 10 or any(ch not in _CROCKFORD for ch in cleaned):
+        return ""
+    return f"{cleaned[:5]}-{cleaned[5:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class FrozenUnit:
+    unit_ref: str
+    owner_ref: str
+    area: int
+    status: UnitStatus
+    unit_id: str = ""
+    building: str = ""
+    entrance: str = ""
+    room: str = ""
+    owner_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FrozenRoster:
+    """The roster of a vote at the moment it opened, by pseudonym; labels kept aside for full exports."""
+
+    units: tuple[FrozenUnit, ...]
+    roster_hash: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "units", tuple(sorted(self.units, key=lambda u: u.unit_ref)))
+        rows = [[u.unit_ref, u.owner_ref, u.area, str(u.status)] for u in self.units]
+        object.__setattr__(self, "roster_hash", sha256_hex(canonical_json({"format": ROSTER_FORMAT, "units": rows})))
+
+    @classmethod
+    def build(cls, roster: Roster, key: bytes) -> FrozenRoster:
+        return cls(
+            tuple(
+                FrozenUnit(
+                    ref(key, "unit:" + u.unit_id),
+                    ref(key, u.owner_key),
+                    u.area,
+                    u.status,
+                    u.unit_id,
+                    u.building,
+                    u.entrance,
+                    u.room,
+                    u.owner_key,
+                )
+                for u in roster
+            )
+        )
+
+    def to_roster(self) -> Roster:
+        """A Roster keyed by pseudonyms, counting exactly as the labelled one (developer units stay one person)."""
+        return Roster(
+            tuple(
+                Unit(
+                    u.unit_ref,
+                    u.area,
+                    u.owner_ref if u.status is UnitStatus.SOLD else "",
+                    u.status,
+                    area_source=AreaSource.REGISTRY,
+                )
+                for u in self.units
+            )
+        )
+
+    def count(
+        self, rule: Rule, choices: Mapping[str, Choice], *, non_voters_follow_majority: bool = False
+    ) -> TallyResult:
+        """Tally choices keyed by owner_ref (as the ledger records them) on this roster."""
+        roster = self.to_roster()
+        key_of = {u.owner_ref: roster.owner_of(u.unit_ref) for u in self.units}
+        try:
+            by_key = {key_of[owner_ref]: choice for owner_ref, choice in choices.items()}
+        except KeyError as exc:
+            raise UnknownVoterError(str(exc.args[0])) from None
+        return tally(roster, rule, by_key, non_voters_follow_majority=non_voters_follow_majority)
+
+    def owner_refs(self) -> dict[str, str]:
+        """unit_ref -> owner_ref."""
+        return {u.unit_ref: u.owner_ref for u in self.units}
+
+    def csv_rows(self, with_labels: bool) -> Iterator[list[str]]:
+        header = ["unit_ref", "owner_ref", "area_m2", "status"]
+        if with_labels:
+            header += ["unit_id", "building", "entrance", "room", "owner_key"]
+        yield header
+        for u in self.units:
+            row = [u.unit_ref, u.owner_ref, format_area(u.area), str(u.status)]
+            if with_labels:
+                row += [u.unit_id, u.building, u.entrance, u.room, u.owner_key]
+            yield row
+
+
+class LedgerFormatError(ValueError):
+    """A ledger line that is not a well-formed entry; `line` is 1-based."""
+
+    def __init__(self, line: int, message: str) -> None:
+        self.line = line
+        self.message = message
+        super().__init__(f"line {line}: {message}")
+
+
+_OPTIONAL = ("proxy_name", "reason", "attachment_sha256")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One ballot event; its hash covers every field, the previous hash and the sequence number."""
+
+    vote_id: str
+    seq: int
+    prev_hash: str
+    kind: EntryKind
+    unit_ref: str
+    owner_ref: str
+    choice: Choice | None
+    actor: str
+    at: str
+    proxy_name: str | None = None
+    reason: str | None = None
+    attachment_sha256: str | None = None
+    entry_hash: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.seq < 1:
+            raise ValueError("seq starts at 1")
+        if (self.choice is None) != (self.kind is EntryKind.WITHDRAW):
+            raise ValueError("a withdrawal has no choice; every other entry has one")
+        if self.kind is EntryKind.CORRECTION and not self.reason:
+            raise ValueError("a correction needs a reason")
+        if self.kind is EntryKind.PROXY and not self.proxy_name:
+            raise ValueError("a proxy ballot names the proxy")
+        object.__setattr__(self, "entry_hash", sha256_hex(canonical_json(self.body())))
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "vote_id": self.vote_id,
+            "seq": self.seq,
+            "prev_hash": self.prev_hash,
+            "kind": str(self.kind),
+            "unit_ref": self.unit_ref,
+            "owner_ref": self.owner_ref,
+            "choice": None if self.choice is None else str(self.choice),
+            "actor": self.actor,
+            "at": self.at,
+        }
+        for name in _OPTIONAL:
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = value
+        return body
+
+    @property
+    def receipt(self) -> str:
+        return receipt_of(self.entry_hash)
+
+    def line(self) -> bytes:
+        """The JSONL line (without newline): the body and its hash."""
+        return canonical_json({**self.body(), "hash": self.entry_hash})
+
+
+def next_entry(head_seq: int, head_hash: str, **fields: Any) -> LedgerEntry:
+    """The entry that follows the head (seq 0 and GENESIS for an empty ledger)."""
+    return LedgerEntry(seq=head_seq + 1, prev_hash=head_hash if head_seq else GENESIS, **fields)
+
+
+def _expect(cond: bool, line: int, message: str) -> None:
+    if not cond:
+        raise LedgerFormatError(line, message)
+
+
+def parse_entry_line(raw: bytes | str, line: int) -> tuple[LedgerEntry, str]:
+    """Parse one JSONL line strictly; returns the entry (hash recomputed) and the hash the line claims."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LedgerFormatError(line, f"not JSON ({exc})") from None
+    _expect(isinstance(data, dict), line, "not a JSON object")
+    allowed = {
+        "vote_id",
+        "seq",
+        "prev_hash",
+        "kind",
+        "unit_ref",
+        "owner_ref",
+        "choice",
+        "actor",
+        "at",
+        "hash",
+        *_OPTIONAL,
+    }
+    unknown = set(data) - allowed
+    _expect(not unknown, line, f"unknown field(s) {sorted(unknown)}")
+    for name in ("vote_id", "prev_hash", "kind", "unit_ref", "owner_ref", "actor", "at", "hash"):
+        _expect(isinstance(data.get(name), str), line, f"field {name!r} must be text")
+    _expect(isinstance(data.get("seq"), int) and not isinstance(data.get("seq"), bool), line, "seq must be an integer")
+    for name in ("prev_hash", "hash"):
+        _expect(len(data[name]) == 64 and set(data[name]) <= _HEX64, line, f"{name} must be 64 hex digits")
+    choice = data.get("choice")
+    _expect(choice is None or choice in set(Choice), line, f"unknown choice {choice!r}")
+    _expect(data["kind"] in set(EntryKind), line, f"unknown kind {data['kind']!r}")
+    for name in _OPTIONAL:
+        _expect(data.get(name) is None or isinstance(data[name], str), line, f"{name} must be text")
+    try:
+        entry = LedgerEntry(
+            vote_id=data["vote_id"],
+            seq=data["seq"],
+            prev_hash=data["prev_hash"],
+            kind=EntryKind(data["kind"]),
+            unit_ref=data["unit_ref"],
+            owner_ref=data["owner_ref"],
+            choice=None if choice is None else Choice(choice),
+            actor=data["actor"],
+            at=data["at"],
+            proxy_name=data.get("proxy_name"),
+            reason=data.get("reason"),
+            attachment_sha256=data.get("attachment_sha256"),
+        )
+    except ValueError as exc:
+        raise LedgerFormatError(line, str(exc)) from None
+    return entry, data["hash"]
+
+
+def latest_choices_from_entries(entries: Iterable[LedgerEntry], upto_seq: int | None = None) -> dict[str, Choice]:
+    """Each owner's latest choice (owner_ref -> choice); a withdrawal removes the owner."""
+    latest: dict[str, Choice] = {}
+    for entry in entries:
+        if upto_seq is not None and entry.seq > upto_seq:
+            break
+        if entry.choice is None:
+            latest.pop(entry.owner_ref, None)
+        else:
+            latest[entry.owner_ref] = entry.choice
+    return latest
