@@ -21,6 +21,7 @@ $(LOCALES)/%/LC_MESSAGES/renovote.mo: $(LOCALES)/%/LC_MESSAGES/renovote.po $(STA
 install: $(STAMP) $(MO_FILES)
 
 run: install
+	$(VENV)/bin/renovote db upgrade
 	$(VENV)/bin/renovote demo
 
 lint: install

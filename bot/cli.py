@@ -6,16 +6,19 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
+from bot.cli_audit import CommandError, key_error_text
+from bot.cli_audit import add_commands as add_audit_commands
 from bot.config import Config, ConfigError, load_config
 from bot.i18n import Translator, locale_from_env, translator
+from bot.keys import KeyFileError
 from bot.render import describe_input_error, describe_rule_error, render_tally
 from storage.migrate import upgrade
 from voting.errors import InputFileError, RuleError
 from voting.files import read_ballots, read_roster
-from voting.model import format_area
 from voting.rules import PRESETS, Rule, parse_rule_toml, preset
 from voting.tally import latest_choices, tally
 
@@ -53,7 +56,8 @@ def load_rule(_: Translator, name_or_path: str) -> Rule:
     return parse_rule_toml(text, source=name_or_path)
 
 
-def _cmd_tally(_: Translator, args: argparse.Namespace) -> int:
+def _cmd_tally(_: Translator, args: argparse.Namespace, config: Config) -> int:
+    del config
     rule = load_rule(_, args.rule)
     roster = read_roster(_read_bytes(_, args.roster), args.roster)
     ballots = read_ballots(_read_bytes(_, args.ballots), args.ballots, roster)
@@ -67,27 +71,12 @@ def _cmd_tally(_: Translator, args: argparse.Namespace) -> int:
     return 0
 
 
-EXAMPLES = Path(__file__).parent / "examples"
+def _cmd_demo(_: Translator, args: argparse.Namespace, config: Config) -> int:
+    """A whole vote on a fresh temporary database: import, open, cast, close, sign, export, verify."""
+    from bot.demo import run_demo
 
-
-def _cmd_demo(_: Translator, args: argparse.Namespace) -> int:
-    """Count the bundled example community under every preset rule."""
-    roster_path, ballots_path = EXAMPLES / "community.csv", EXAMPLES / "ballots.csv"
-    roster = read_roster(roster_path.read_bytes(), roster_path.name)
-    choices = latest_choices(roster, read_ballots(ballots_path.read_bytes(), ballots_path.name, roster))
-    sys.stdout.write(
-        _("Example community: {units} units, {owners} owners (developer-held units count as one), {area} m².").format(
-            units=len(roster), owners=roster.total.headcount, area=format_area(roster.total.area)
-        )
-        + "\n\n"
-    )
-    for name in PRESETS:
-        sys.stdout.write(render_tally(_, tally(roster, preset(name), choices)) + "\n\n")
-    sys.stdout.write(
-        _("Try it on your own files: renovote tally --roster ROSTER.csv --ballots BALLOTS.csv --rule double-two-thirds")
-        + "\n"
-    )
-    return 0
+    del config
+    return run_demo(_, Path(args.out) / "demo-bundle.zip", datetime.now(UTC))
 
 
 def _config(_: Translator, args: argparse.Namespace) -> Config:
@@ -97,8 +86,7 @@ def _config(_: Translator, args: argparse.Namespace) -> Config:
         raise BadInputError(_(exc.template).format(**exc.params)) from None
 
 
-def _cmd_db_upgrade(_: Translator, args: argparse.Namespace) -> int:
-    config = _config(_, args)
+def _cmd_db_upgrade(_: Translator, args: argparse.Namespace, config: Config) -> int:
     upgrade(config.database.url)
     sys.stdout.write(_("Database is up to date: {url}").format(url=_safe_url(config.database.url)) + "\n")
     return 0
@@ -130,12 +118,14 @@ def build_parser(_: Translator) -> argparse.ArgumentParser:
         help=_("also show the count with non-voters following the majority (a local rule; off by default)"),
     )
     p.set_defaults(handler=_cmd_tally)
-    d = sub.add_parser("demo", help=_("count the bundled example community under every preset rule"))
+    d = sub.add_parser("demo", help=_("run a whole vote on a temporary database and verify its signed bundle"))
+    d.add_argument("--out", default="var", help=_("folder for the demo bundle (default: var)"))
     d.set_defaults(handler=_cmd_demo)
+    add_audit_commands(sub, _)
     db = sub.add_parser("db", help=_("database maintenance"))
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = db_sub.add_parser("upgrade", help=_("apply the database migrations"))
-    up.set_defaults(handler=_cmd_db_upgrade)
+    up.set_defaults(handler=_cmd_db_upgrade, needs_config=True)
     return parser
 
 
@@ -152,11 +142,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     _ = translator(lang)
     args = build_parser(_).parse_args(argv)
     try:
-        code = args.handler(_, args)
-    except BadInputError as exc:
+        config = _config(_, args) if getattr(args, "needs_config", False) else Config()
+        code = args.handler(_, args, config)
+    except (BadInputError, CommandError) as exc:
         _fail(str(exc))
     except InputFileError as exc:
         _fail(describe_input_error(_, exc))
     except RuleError as exc:
         _fail(describe_rule_error(_, exc))
+    except KeyFileError as exc:
+        _fail(key_error_text(_, exc))
     raise SystemExit(code)

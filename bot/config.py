@@ -93,32 +93,40 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
             raise ConfigError(N_("{key}: not valid TOML ({error})"), key=str(path), error=str(exc)) from None
     for name, value in data.items():
         if name not in _SECTIONS:
-            raise ConfigError(N_("[{key}]: unknown section; known sections: {known}"), key=name,
-                              known=", ".join(_SECTIONS))
+            raise ConfigError(
+                N_("[{key}]: unknown section; known sections: {known}"), key=name, known=", ".join(_SECTIONS)
+            )
         if not isinstance(value, dict):
             raise ConfigError(N_("{key}: expected a [section] table"), key=name)
         for key in value:
             if key not in _SECTIONS[name]:
-                raise ConfigError(N_("{key}: unknown key; known keys: {known}"), key=f"{name}.{key}",
-                                  known=", ".join(sorted(_SECTIONS[name])))
+                raise ConfigError(
+                    N_("{key}: unknown key; known keys: {known}"),
+                    key=f"{name}.{key}",
+                    known=", ".join(sorted(_SECTIONS[name])),
+                )
     general_raw, db_raw, audit_raw = (data.get(s, {}) for s in ("general", "database", "audit"))
     general = GeneralConfig(
         default_locale=_string(general_raw, "default_locale", "general.default_locale", "zh_CN"),
         timezone=_string(general_raw, "timezone", "general.timezone", "Asia/Shanghai"),
     )
     if general.default_locale not in ("zh_CN", "en"):
-        raise ConfigError(N_("{key}: use \"zh_CN\" or \"en\""), key="general.default_locale")
+        raise ConfigError(N_('{key}: use "zh_CN" or "en"'), key="general.default_locale")
     try:
         general.tz  # noqa: B018 - validates the zone name now rather than at the first message
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(N_("{key}: unknown time zone {value!r}; use a name such as \"Asia/Shanghai\""),
-                          key="general.timezone", value=general.timezone) from None
+        raise ConfigError(
+            N_('{key}: unknown time zone {value!r}; use a name such as "Asia/Shanghai"'),
+            key="general.timezone",
+            value=general.timezone,
+        ) from None
     url = env.get(ENV_DATABASE_URL) or _string(db_raw, "url", "database.url", DEFAULT_URL)
     if not url.startswith(("sqlite+aiosqlite:///", "postgresql+asyncpg://")):
         raise ConfigError(
-            N_("{key}: use \"sqlite+aiosqlite:///path/file.sqlite3\" or \"postgresql+asyncpg://user@host:5432/db\""),
+            N_('{key}: use "sqlite+aiosqlite:///path/file.sqlite3" or "postgresql+asyncpg://user@host:5432/db"'),
             key="database.url",
         )
-    key_path = env.get(ENV_AUDIT_KEY) or _string(audit_raw, "private_key_path", "audit.private_key_path",
-                                                 str(AuditConfig.private_key_path))
+    key_path = env.get(ENV_AUDIT_KEY) or _string(
+        audit_raw, "private_key_path", "audit.private_key_path", str(AuditConfig.private_key_path)
+    )
     return Config(general, DatabaseConfig(url), AuditConfig(Path(key_path)), path)

@@ -6,6 +6,7 @@ import unicodedata
 from fractions import Fraction
 
 from bot.i18n import Translator
+from voting.audit import VerifyReport
 from voting.errors import FileProblem, InputFileError, Problem, RuleError
 from voting.model import Weight, format_area
 from voting.rules import Base, Comparison, Condition, ConditionKind, Dimension, Rule
@@ -241,3 +242,65 @@ def describe_input_error(_: Translator, error: InputFileError, limit: int | None
 def describe_rule_error(_: Translator, error: RuleError) -> str:
     text = _(error.template).format(**error.params)
     return f"{error.source}: {text}" if error.source else text
+
+
+def render_bundle_summary(
+    vote_title: str, result: TallyResult, *, roster_hash: str, head_seq: int, head_hash: str, fingerprint: str
+) -> str:
+    """The short human summary inside an audit bundle: Chinese first, then English."""
+    from bot.i18n import translator
+
+    parts = []
+    for locale in ("zh_CN", "en"):
+        _ = translator(locale)
+        parts.append(
+            "\n".join(
+                [
+                    _("Vote: {title}").format(title=vote_title),
+                    render_tally(_, result),
+                    "",
+                    _("Frozen roster hash: {hash}").format(hash=roster_hash),
+                    _("Ledger head: entry {seq}, hash {hash}").format(seq=head_seq, hash=head_hash),
+                    _("Signing key fingerprint: {fingerprint}").format(fingerprint=fingerprint),
+                    _("Check this bundle yourself: renovote audit verify BUNDLE.zip --public-key KEY.pem"),
+                ]
+            )
+        )
+    return ("\n\n" + "=" * 40 + "\n\n").join(parts) + "\n"
+
+
+def describe_verify_report(_: Translator, report: VerifyReport) -> str:
+    lines = []
+    if report.ok:
+        lines.append(_("PASS"))
+    else:
+        lines.append(_("FAIL: {n} problem(s)").format(n=len(report.failures)))
+        for failure in report.failures:
+            lines.append(f"  {failure.file}: " + _(failure.template).format(where=failure.where, detail=failure.detail))
+    lines.append(
+        _("Vote {vote}: {entries} ledger entries, {units} units in the frozen roster").format(
+            vote=report.vote_id, entries=report.entries, units=report.units
+        )
+    )
+    stages = {"preliminary": _("preliminary"), "final": _("final")}
+    for item in report.tallies:
+        verdict = _("passed") if item["passed"] else _("not passed")
+        lines.append(
+            _("  {file}: {stage} tally up to entry {seq}, rule {rule}: {verdict}").format(
+                file=item["file"],
+                stage=stages.get(str(item["stage"]), str(item["stage"])),
+                seq=item["head_seq"],
+                rule=item["rule"],
+                verdict=verdict,
+            )
+        )
+    if report.fingerprint:
+        lines.append(_("Signing key fingerprint: {fingerprint}").format(fingerprint=report.fingerprint))
+    if report.key_from_bundle:
+        lines.append(
+            _(
+                "Note: the public key came from the bundle itself. Compare its fingerprint with the one the "
+                "community published, or pass --public-key."
+            )
+        )
+    return "\n".join(lines)

@@ -1,0 +1,338 @@
+"""The audit bundle: a real bundle verifies; every kind of tampering fails and says where."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.factories import roster_a
+from voting.audit import (
+    BundleWriter,
+    find_receipt,
+    generate_private_key,
+    sign_tally,
+    tally_payload,
+    verify_bundle,
+)
+from voting.canonical import canonical_json
+from voting.ledger import EntryKind, FrozenRoster, LedgerEntry, next_entry, ref
+from voting.model import Choice, Scope
+from voting.rules import preset
+from voting.votes import GENESIS, Vote, VoteStatus
+
+KEY = bytes(range(32))
+T0 = datetime(2026, 11, 23, tzinfo=UTC)
+SIGNING_KEY = generate_private_key()
+
+
+def _entries(frozen: FrozenRoster) -> list[LedgerEntry]:
+    """Roster A: p1 disagrees then agrees, p2 disagrees, p3 on paper agrees, p2 withdraws, p2 abstains."""
+    refs = {u.unit_id: (u.unit_ref, u.owner_ref) for u in frozen.units}
+    script = [
+        ("101", Choice.DISAGREE, EntryKind.CAST, {}),
+        ("101", Choice.AGREE, EntryKind.CAST, {}),
+        ("102", Choice.DISAGREE, EntryKind.CAST, {}),
+        ("202", Choice.AGREE, EntryKind.PAPER, {"attachment_sha256": hashlib.sha256(b"scan").hexdigest()}),
+        ("102", None, EntryKind.WITHDRAW, {}),
+        ("102", Choice.ABSTAIN, EntryKind.PROXY, {"proxy_name": "李四之子"}),
+    ]
+    entries: list[LedgerEntry] = []
+    head_seq, head_hash = 0, GENESIS
+    for number, (unit, choice, kind, extra) in enumerate(script):
+        unit_ref, owner_ref = refs[unit]
+        entry = next_entry(
+            head_seq,
+            head_hash,
+            vote_id="7",
+            kind=kind,
+            unit_ref=unit_ref,
+            owner_ref=owner_ref,
+            choice=choice,
+            actor="worker:1" if kind is not EntryKind.CAST else f"account:{unit}",
+            at=f"2026-11-23T0{number}:00:00.000000Z",
+            **extra,
+        )
+        entries.append(entry)
+        head_seq, head_hash = entry.seq, entry.entry_hash
+    return entries
+
+
+def _bundle(*, full: bool = True, extra_final: bool = False) -> tuple[bytes, list[LedgerEntry]]:
+    frozen = FrozenRoster.build(roster_a(), KEY)
+    entries = _entries(frozen)
+    vote = Vote(
+        1,
+        "加装电梯",
+        "…",
+        preset("double-two-thirds"),
+        Scope(),
+        T0,
+        T0 + timedelta(days=7),
+        id=7,
+        status=VoteStatus.CLOSED,
+    )
+    tallies = []
+    stages = [("preliminary", entries)]
+    if extra_final:
+        correction = next_entry(
+            entries[-1].seq,
+            entries[-1].entry_hash,
+            vote_id="7",
+            kind=EntryKind.CORRECTION,
+            unit_ref=entries[2].unit_ref,
+            owner_ref=entries[2].owner_ref,
+            choice=Choice.AGREE,
+            actor="worker:1",
+            at="2026-11-30T00:00:00.000000Z",
+            reason="misrecorded",
+        )
+        stages.append(("final", [*entries, correction]))
+    for stage, chain in stages:
+        latest: dict[str, Choice] = {}
+        for e in chain:
+            if e.choice is None:
+                latest.pop(e.owner_ref, None)
+            else:
+                latest[e.owner_ref] = e.choice
+        result = frozen.count(vote.rule, latest)
+        payload = tally_payload(
+            vote,
+            result,
+            stage=stage,
+            roster_hash=frozen.roster_hash,
+            head_seq=chain[-1].seq,
+            head_hash=chain[-1].entry_hash,
+            opened_at="2026-11-23T00:00:00.000000Z",
+            closes_at="2026-11-30T00:00:00.000000Z",
+            closed_at="2026-11-30T00:00:00.000000Z",
+            signed_at="2026-11-30T00:00:01.000000Z",
+        )
+        tallies.append(sign_tally(SIGNING_KEY, payload))
+    out = io.BytesIO()
+    writer = BundleWriter(out, vote_id="7", frozen=frozen, pseudonym_key=KEY if full else None)
+    for entry in stages[-1][1]:
+        writer.add_entry(entry)
+    writer.finish(tallies, SIGNING_KEY.public_key(), "摘要\nSummary\n")
+    return out.getvalue(), stages[-1][1]
+
+
+def _rewrite(bundle: bytes, name: str, change: Callable[[bytes], bytes], *, fix_manifest: bool = True) -> bytes:
+    """Change one member; with fix_manifest, also update its hash, as a careful forger would."""
+    src = zipfile.ZipFile(io.BytesIO(bundle))
+    members = {n: src.read(n) for n in src.namelist()}
+    members[name] = change(members[name])
+    if fix_manifest:
+        manifest = json.loads(members["manifest.json"])
+        manifest["files"][name] = hashlib.sha256(members[name]).hexdigest()
+        members["manifest.json"] = json.dumps(manifest).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for n, data in members.items():
+            dst.writestr(n, data)
+    return out.getvalue()
+
+
+def _lines(change: Callable[[list[bytes]], list[bytes]]) -> Callable[[bytes], bytes]:
+    def apply(data: bytes) -> bytes:
+        return b"\n".join(change(data.rstrip(b"\n").split(b"\n"))) + b"\n"
+
+    return apply
+
+
+def _codes(bundle: bytes, **kwargs: object) -> set[tuple[str, str, str]]:
+    report = verify_bundle(bundle, **kwargs)  # type: ignore[arg-type]
+    assert not report.ok
+    for failure in report.failures:
+        assert failure.message()  # every failure renders a message
+    return {(f.file, f.code, f.where) for f in report.failures}
+
+
+def test_a_real_bundle_verifies_with_its_own_key_and_says_so() -> None:
+    bundle, entries = _bundle()
+    report = verify_bundle(bundle)
+    assert report.ok, [f.message() for f in report.failures]
+    assert report.key_from_bundle
+    assert report.entries == len(entries) and report.units == 4
+    assert report.tallies[0]["passed"] is True  # p1 and p3 agree: 240.00 of 300.00 m², 2 of 3 owners
+    assert verify_bundle(bundle, SIGNING_KEY.public_key()).ok
+
+
+def test_the_recomputed_tally_counts_the_latest_ballot_and_drops_withdrawals() -> None:
+    bundle, _ = _bundle()
+    with zipfile.ZipFile(io.BytesIO(bundle)) as zf:
+        counts = json.loads(zf.read("tallies/1-preliminary.json"))["counts"]
+    assert counts["agree"] == {"area_m2": "240.00", "headcount": 2}
+    assert counts["abstain"] == {"area_m2": "60.00", "headcount": 1}
+    assert counts["disagree"] == {"area_m2": "0.00", "headcount": 0}
+
+
+def test_editing_one_entry_fails_at_that_entry() -> None:
+    bundle, _ = _bundle()
+
+    def edit(lines: list[bytes]) -> list[bytes]:
+        lines[2] = lines[2].replace(b'"choice":"disagree"', b'"choice":"agree"')
+        return lines
+
+    codes = _codes(_rewrite(bundle, "ledger.jsonl", _lines(edit)))
+    assert ("ledger.jsonl", "entry_hash", "3") in codes
+
+
+def test_editing_an_entry_and_rehashing_it_breaks_the_next_link() -> None:
+    bundle, entries = _bundle()
+    forged = next_entry(
+        entries[1].seq,
+        entries[1].entry_hash,
+        **{
+            **{k: v for k, v in entries[2].body().items() if k not in ("seq", "prev_hash", "kind", "choice")},
+            "kind": EntryKind.CAST,
+            "choice": Choice.AGREE,
+        },
+    )
+
+    def edit(lines: list[bytes]) -> list[bytes]:
+        lines[2] = forged.line()
+        return lines
+
+    codes = _codes(_rewrite(bundle, "ledger.jsonl", _lines(edit)))
+    assert ("ledger.jsonl", "entry_link", "4") in codes
+
+
+def test_dropping_an_entry_fails_where_the_gap_is() -> None:
+    bundle, _ = _bundle()
+    codes = _codes(_rewrite(bundle, "ledger.jsonl", _lines(lambda lines: lines[:3] + lines[4:])))
+    assert ("ledger.jsonl", "entry_seq", "5") in codes
+    assert ("ledger.jsonl", "entry_link", "5") in codes
+
+
+def test_dropping_the_last_entry_fails_on_the_signed_head() -> None:
+    bundle, _ = _bundle()
+    codes = _codes(_rewrite(bundle, "ledger.jsonl", _lines(lambda lines: lines[:-1])))
+    assert ("tallies/1-preliminary.json", "tally_head", "") in codes
+
+
+def test_inserting_an_entry_fails_where_it_was_inserted() -> None:
+    bundle, _ = _bundle()
+    codes = _codes(_rewrite(bundle, "ledger.jsonl", _lines(lambda lines: [*lines[:2], lines[1], *lines[2:]])))
+    assert ("ledger.jsonl", "entry_seq", "2") in codes
+
+
+def test_swapping_two_entries_fails_where_the_order_breaks() -> None:
+    bundle, _ = _bundle()
+    codes = _codes(_rewrite(bundle, "ledger.jsonl", _lines(lambda lines: [lines[0], lines[2], lines[1], *lines[3:]])))
+    assert ("ledger.jsonl", "entry_seq", "3") in codes
+
+
+def test_changing_one_roster_area_fails_on_the_roster_hash() -> None:
+    bundle, _ = _bundle()
+    codes = _codes(_rewrite(bundle, "roster.csv", lambda data: data.replace(b",60.00,", b",61.00,", 1)))
+    assert ("tallies/1-preliminary.json", "tally_roster") in {(f, c) for f, c, _w in codes}
+
+
+def test_changing_one_count_in_the_signed_tally_fails_the_signature() -> None:
+    bundle, _ = _bundle()
+    codes = _codes(
+        _rewrite(bundle, "tallies/1-preliminary.json", lambda data: data.replace(b'"headcount":2', b'"headcount":3', 1))
+    )
+    assert ("tallies/1-preliminary.json", "tally_signature", "") in codes
+    assert ("tallies/1-preliminary.json", "tally_counts") in {(f, c) for f, c, _w in codes}
+
+
+def test_a_tally_re_signed_with_another_key_fails_against_the_published_key() -> None:
+    bundle, _ = _bundle()
+    other = generate_private_key()
+
+    def resign(data: bytes) -> bytes:
+        payload = json.loads(data)
+        payload["passed"] = True
+        return sign_tally(other, payload).payload
+
+    forged = _rewrite(bundle, "tallies/1-preliminary.json", resign)
+    forged = _rewrite(
+        forged,
+        "tallies/1-preliminary.sig",
+        lambda _d: (
+            other.sign(
+                json.dumps(json.loads(zipfile.ZipFile(io.BytesIO(forged)).read("tallies/1-preliminary.json"))).encode()
+            )
+            .hex()
+            .encode()
+        ),
+    )
+    codes = _codes(forged, public_key=SIGNING_KEY.public_key())
+    assert ("tallies/1-preliminary.json", "tally_signature", "") in codes
+
+
+def test_a_wrong_public_key_is_reported_with_the_bundles_fingerprint() -> None:
+    bundle, _ = _bundle()
+    report = verify_bundle(bundle, generate_private_key().public_key())
+    assert not report.ok
+    assert {f.code for f in report.failures} >= {"public_key_mismatch", "tally_signature"}
+    assert not report.key_from_bundle
+
+
+@pytest.mark.parametrize("keep", [0, 100, 1000])
+def test_a_truncated_zip_fails_cleanly(keep: int) -> None:
+    bundle, _ = _bundle()
+    report = verify_bundle(bundle[: keep or len(bundle) // 2])
+    assert not report.ok
+    assert report.failures[0].code == "zip_unreadable"
+
+
+def test_a_file_deleted_or_edited_without_fixing_the_manifest_is_named() -> None:
+    bundle, _ = _bundle()
+    edited = _rewrite(bundle, "summary.txt", lambda d: d + b"!", fix_manifest=False)
+    assert ("summary.txt", "file_hash", "") in _codes(edited)
+
+
+def test_checkpoints_published_while_open_must_be_in_the_chain() -> None:
+    bundle, entries = _bundle()
+    assert verify_bundle(bundle, checkpoints=[(3, entries[2].entry_hash)]).ok
+    codes = _codes(bundle, checkpoints=[(3, "f" * 64)])
+    assert ("ledger.jsonl", "checkpoint", f"3:{'f' * 64}") in codes
+
+
+def test_pseudonymised_bundle_verifies_has_no_labels_and_keeps_receipts_findable() -> None:
+    bundle, entries = _bundle(full=False)
+    assert verify_bundle(bundle).ok
+    with zipfile.ZipFile(io.BytesIO(bundle)) as zf:
+        assert "pseudonym_key.txt" not in zf.namelist()
+        text = b"".join(zf.read(n) for n in zf.namelist())
+    for label in (b",101,", b"unit_id", b"owner_key", b"owner:p", b"unit:"):
+        assert label not in text
+    found = find_receipt(bundle, entries[3].receipt.lower().replace("-", ""))
+    assert found is not None and found.seq == 4
+
+
+def test_full_bundle_checks_every_pseudonym_against_the_labels() -> None:
+    bundle, _ = _bundle()
+    forged = _rewrite(bundle, "roster.csv", lambda d: d.replace(b",101,", b",109,", 1))
+    assert ("roster.csv", "pseudonym_mismatch") in {(f, c) for f, c, _w in _codes(forged)}
+    assert ref(KEY, "unit:101") in zipfile.ZipFile(io.BytesIO(bundle)).read("roster.csv").decode()
+
+
+def test_preliminary_and_final_tallies_both_verify_after_a_correction() -> None:
+    bundle, entries = _bundle(extra_final=True)
+    report = verify_bundle(bundle, SIGNING_KEY.public_key())
+    assert report.ok, [f.message() for f in report.failures]
+    assert [t["stage"] for t in report.tallies] == ["preliminary", "final"]
+    assert [t["passed"] for t in report.tallies] == [True, True]
+    with zipfile.ZipFile(io.BytesIO(bundle)) as zf:
+        final = json.loads(zf.read("tallies/2-final.json"))
+    assert final["counts"]["agree"] == {"area_m2": "300.00", "headcount": 3}
+    assert entries[-1].kind is EntryKind.CORRECTION
+
+
+def test_canonical_json_rejects_float_and_ignores_key_order() -> None:
+    with pytest.raises(TypeError):
+        canonical_json({"area": 60.5})
+    assert (
+        canonical_json({"b": 1, "a": "同意"})
+        == canonical_json({"a": "同意", "b": 1})
+        == ('{"a":"同意","b":1}'.encode())
+    )
