@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +18,7 @@ from voting.errors import ConflictError, DuplicateSubmissionError, NotFoundError
 from voting.ledger import FrozenRoster, FrozenUnit, LedgerEntry, parse_entry_line
 from voting.model import AreaSource, Choice, Roster, Scope, Unit, UnitStatus
 from voting.rules import rule_from_dict
-from voting.votes import Vote, VoteStatus
+from voting.votes import GENESIS, Vote, VoteStatus
 
 __all__ = ["SqlCommunities", "SqlLedger", "SqlRosters", "SqlTallies", "SqlVotes"]
 
@@ -167,19 +169,18 @@ def _vote_columns(vote: Vote) -> dict[str, object]:
         "roster_version_id": vote.roster_version_id,
         "roster_hash": vote.roster_hash,
         "pseudonym_key": vote.pseudonym_key,
-        "head_seq": vote.head_seq,
-        "head_hash": vote.head_hash,
         "opened_at": vote.opened_at,
         "closed_at": vote.closed_at,
     }
 
 
 class SqlVotes:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, frozen_cache: dict[int, dict[str, tuple[str, str]]]) -> None:
         self._s = session
+        self._frozen_cache = frozen_cache
 
     async def add(self, vote: Vote, now: datetime) -> int:
-        row = t.Vote(**_vote_columns(vote), created_at=now)
+        row = t.Vote(**_vote_columns(vote), head_seq=0, head_hash=GENESIS, created_at=now)
         self._s.add(row)
         await self._s.flush()
         return row.id
@@ -194,11 +195,9 @@ class SqlVotes:
             raise NotFoundError("vote", vote_id)
         return _vote_from_row(row)
 
-    async def save(self, vote: Vote, *, expected_head_seq: int | None = None) -> None:
-        """Write a vote's state; with `expected_head_seq`, only if no other writer moved the ledger head."""
+    async def save(self, vote: Vote) -> None:
+        """Write a vote's state; the ledger head is moved only by the database trigger on append."""
         query = update(t.Vote).where(t.Vote.id == vote.id).values(**_vote_columns(vote))
-        if expected_head_seq is not None:
-            query = query.where(t.Vote.head_seq == expected_head_seq)
         result = await self._s.execute(query.execution_options(synchronize_session=False))
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise ConflictError(f"vote {vote.id} changed under us")
@@ -251,15 +250,21 @@ class SqlVotes:
         return FrozenRoster(units)
 
     async def frozen_unit(self, vote_id: int, unit_id: str) -> tuple[str, str] | None:
-        """(unit_ref, owner_ref) of a unit in the vote's frozen roster, or None when out of scope."""
-        row = (
-            await self._s.execute(
-                select(t.FrozenUnit.unit_ref, t.FrozenUnit.owner_ref).where(
-                    t.FrozenUnit.vote_id == vote_id, t.FrozenUnit.unit_id == unit_id
+        """(unit_ref, owner_ref) of a unit in the vote's frozen roster, or None when out of scope.
+
+        A frozen roster never changes, so it is read once per vote and kept in the shared cache.
+        """
+        lookup = self._frozen_cache.get(vote_id)
+        if lookup is None:
+            rows = await self._s.execute(
+                select(t.FrozenUnit.unit_id, t.FrozenUnit.unit_ref, t.FrozenUnit.owner_ref).where(
+                    t.FrozenUnit.vote_id == vote_id
                 )
             )
-        ).first()
-        return None if row is None else (row[0], row[1])
+            lookup = {unit: (unit_ref, owner_ref) for unit, unit_ref, owner_ref in rows}
+            if lookup:  # an empty result means the vote is not open yet: nothing to keep
+                self._frozen_cache[vote_id] = lookup
+        return lookup.get(unit_id)
 
 
 class SqlLedger:
@@ -267,27 +272,27 @@ class SqlLedger:
         self._s = session
 
     async def append(self, entry: LedgerEntry, idempotency_key: str | None, attachment: bytes | None) -> None:
-        row = t.LedgerEntry(
-            vote_id=int(entry.vote_id),
-            seq=entry.seq,
-            prev_hash=entry.prev_hash,
-            entry_hash=entry.entry_hash,
-            receipt=entry.receipt,
-            kind=str(entry.kind),
-            owner_ref=entry.owner_ref,
-            choice=None if entry.choice is None else str(entry.choice),
-            actor=entry.actor,
-            at=datetime.strptime(entry.at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
-            body=entry.line().decode("utf-8"),
-            idempotency_key=idempotency_key,
-            attachment=attachment,
-        )
-        self._s.add(row)
+        values = {
+            "vote_id": int(entry.vote_id),
+            "seq": entry.seq,
+            "prev_hash": entry.prev_hash,
+            "entry_hash": entry.entry_hash,
+            "receipt": entry.receipt,
+            "kind": str(entry.kind),
+            "owner_ref": entry.owner_ref,
+            "choice": None if entry.choice is None else str(entry.choice),
+            "actor": entry.actor,
+            "at": datetime.strptime(entry.at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
+            "body": entry.line().decode("utf-8"),
+            "idempotency_key": idempotency_key,
+            "attachment": attachment,
+        }
         try:
-            await self._s.flush()
+            await self._s.execute(insert(t.LedgerEntry), values)
         except IntegrityError as exc:
             # uq_ledger_entries_vote_id_idempotency_key: the same update arrived twice concurrently;
-            # uq_ledger_entries_vote_id_seq: two writers took the same head (the vote row lock prevents it).
+            # otherwise the head trigger or uq_ledger_entries_vote_id_seq refused an entry that does not
+            # follow the head: two writers read the same head (the vote row lock should prevent it).
             if idempotency_key is not None and "idempotency_key" in str(exc.orig):
                 raise DuplicateSubmissionError(idempotency_key) from exc
             raise ConflictError(f"ledger append clashed: {exc.orig}") from exc
@@ -298,29 +303,28 @@ class SqlLedger:
         )
         return None if body is None else parse_entry_line(body, 0)[0]
 
-    async def current_choice(self, vote_id: int, owner_ref: str) -> Choice | None:
-        choice = await self._s.scalar(
-            select(t.CurrentBallot.choice).where(
-                t.CurrentBallot.vote_id == vote_id, t.CurrentBallot.owner_ref == owner_ref
+    async def replace_current(self, vote_id: int, owner_ref: str, seq: int, choice: Choice | None) -> Choice | None:
+        """Make `choice` the owner's ballot that counts (None: none); return the one it replaces."""
+        table = t.CurrentBallot.__table__
+        dialect_insert = pg_insert if self._s.bind.dialect.name == "postgresql" else sqlite_insert
+        value = None if choice is None else str(choice)
+        statement = (
+            dialect_insert(table)
+            .values(vote_id=vote_id, owner_ref=owner_ref, seq=seq, choice=value, previous_choice=None)
+            .on_conflict_do_update(
+                index_elements=[table.c.vote_id, table.c.owner_ref],
+                set_={"seq": seq, "choice": value, "previous_choice": table.c.choice},
             )
+            .returning(table.c.previous_choice)
         )
-        return None if choice is None else Choice(choice)
-
-    async def set_current(self, vote_id: int, owner_ref: str, seq: int, choice: Choice | None) -> None:
-        """Make `choice` the owner's ballot that counts (None: the owner has none)."""
-        await self._s.execute(
-            delete(t.CurrentBallot).where(t.CurrentBallot.vote_id == vote_id, t.CurrentBallot.owner_ref == owner_ref)
-        )
-        if choice is not None:
-            await self._s.execute(
-                t.CurrentBallot.__table__.insert().values(
-                    vote_id=vote_id, owner_ref=owner_ref, seq=seq, choice=str(choice)
-                )
-            )
+        previous = await self._s.scalar(statement)
+        return None if previous is None else Choice(previous)
 
     async def current(self, vote_id: int) -> dict[str, Choice]:
         rows = await self._s.execute(
-            select(t.CurrentBallot.owner_ref, t.CurrentBallot.choice).where(t.CurrentBallot.vote_id == vote_id)
+            select(t.CurrentBallot.owner_ref, t.CurrentBallot.choice).where(
+                t.CurrentBallot.vote_id == vote_id, t.CurrentBallot.choice.is_not(None)
+            )
         )
         return {owner: Choice(choice) for owner, choice in rows}
 

@@ -124,7 +124,11 @@ class FrozenUnit(Base):
 
 
 class LedgerEntry(Base):
-    """One ballot event of a vote's append-only hash chain."""
+    """One ballot event of a vote's append-only hash chain.
+
+    The trigger `trg_ledger_entries_advance_head` (see the migrations) refuses an entry that does
+    not follow the vote's head (seq + 1 and prev_hash) and moves the head in the same statement.
+    """
 
     __tablename__ = "ledger_entries"
     __table_args__ = (
@@ -152,13 +156,17 @@ class LedgerEntry(Base):
 
 
 class CurrentBallot(Base):
-    """Each owner's ballot that counts now: one row per owner and vote (primary key)."""
+    """Each owner's ballot that counts now: one row per owner and vote (primary key).
+
+    `choice` is NULL after a withdrawal; `previous_choice` is what the latest entry replaced.
+    """
 
     __tablename__ = "current_ballots"
     vote_id: Mapped[int] = mapped_column(ForeignKey("votes.id", ondelete="RESTRICT"), primary_key=True)
     owner_ref: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
-    choice: Mapped[str] = mapped_column(String(10))
+    choice: Mapped[str | None] = mapped_column(String(10))
+    previous_choice: Mapped[str | None] = mapped_column(String(10))
 
 
 class SignedTally(Base):

@@ -23,8 +23,11 @@ __all__ = ["SqlUnitOfWork", "UnitOfWorkFactory"]
 class SqlUnitOfWork:
     """`async with uow:` opens a transaction; leaving without `await uow.commit()` rolls it back."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], frozen_cache: dict[int, dict[str, tuple[str, str]]]
+    ) -> None:
         self._sessions = sessions
+        self._frozen_cache = frozen_cache
         self._session: AsyncSession | None = None
 
     async def __aenter__(self) -> Self:
@@ -32,7 +35,7 @@ class SqlUnitOfWork:
         self._session = session
         self.communities = SqlCommunities(session)
         self.rosters = SqlRosters(session)
-        self.votes = SqlVotes(session)
+        self.votes = SqlVotes(session, self._frozen_cache)
         self.ledger = SqlLedger(session)
         self.tallies = SqlTallies(session)
         await session.begin()
@@ -68,6 +71,8 @@ class UnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autobegin=False)
+        # Frozen rosters never change once a vote is open: unit lookups are shared across units of work.
+        self._frozen_cache: dict[int, dict[str, tuple[str, str]]] = {}
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._sessions)
+        return SqlUnitOfWork(self._sessions, self._frozen_cache)

@@ -179,7 +179,6 @@ async def cast_ballot(
         if refs is None:
             raise OutOfScopeError(vote_id, unit_id)
         unit_ref, owner_ref = refs
-        before = await uow.ledger.current_choice(vote_id, owner_ref)
         entry_kind = EntryKind.WITHDRAW if choice is None else kind
         entry: LedgerEntry = next_entry(
             vote.head_seq,
@@ -195,11 +194,8 @@ async def cast_ballot(
             reason=reason,
             attachment_sha256=None if attachment is None else sha256_hex(attachment),
         )
-        await uow.ledger.append(entry, idempotency_key, attachment)
-        await uow.ledger.set_current(vote_id, owner_ref, entry.seq, choice)
-        await uow.votes.save(
-            replace(vote, head_seq=entry.seq, head_hash=entry.entry_hash), expected_head_seq=vote.head_seq
-        )
+        await uow.ledger.append(entry, idempotency_key, attachment)  # the database moves the head
+        before = await uow.ledger.replace_current(vote_id, owner_ref, entry.seq, choice)
         await uow.commit()
     return BallotReceipt(vote_id, entry.seq, entry.receipt, choice, before, entry.entry_hash)
 

@@ -214,3 +214,59 @@ def services_conflict() -> type[Exception]:
     from voting.errors import ConflictError
 
     return ConflictError
+
+
+async def test_the_database_itself_refuses_an_entry_that_does_not_follow_the_head(engine: AsyncEngine) -> None:
+    """Even code that bypasses the use case cannot fork the chain: the head trigger refuses it."""
+    from sqlalchemy.exc import IntegrityError
+
+    from voting.ledger import next_entry, utc_iso
+
+    uow = UnitOfWorkFactory(engine)
+    vote_id = await _setup(uow, roster_a())
+    first = await services.cast_ballot(uow(), vote_id, "101", Choice.AGREE, actor="account:1", now=T0)
+    async with uow() as u:
+        refs = await u.votes.frozen_unit(vote_id, "102")
+    assert refs is not None
+    fork = next_entry(
+        0,
+        "",
+        vote_id=str(vote_id),
+        kind=EntryKind.CAST,
+        unit_ref=refs[0],
+        owner_ref=refs[1],
+        choice=Choice.AGREE,
+        actor="account:2",
+        at=utc_iso(T0),
+    )  # a second seq 1
+    skip = next_entry(
+        5,
+        first.entry_hash,
+        vote_id=str(vote_id),
+        kind=EntryKind.CAST,
+        unit_ref=refs[0],
+        owner_ref=refs[1],
+        choice=Choice.AGREE,
+        actor="account:2",
+        at=utc_iso(T0),
+    )  # seq 6
+    for bad in (fork, skip):
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(
+                    t.LedgerEntry.__table__.insert().values(
+                        vote_id=vote_id,
+                        seq=bad.seq,
+                        prev_hash=bad.prev_hash,
+                        entry_hash=bad.entry_hash,
+                        receipt=bad.receipt,
+                        kind="cast",
+                        owner_ref=bad.owner_ref,
+                        choice="agree",
+                        actor="x",
+                        at=T0,
+                        body=bad.line().decode(),
+                    )
+                )
+    vote = await _get(uow, vote_id)
+    assert (vote.head_seq, vote.head_hash) == (1, first.entry_hash)
