@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -271,7 +269,15 @@ class SqlLedger:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def append(self, entry: LedgerEntry, idempotency_key: str | None, attachment: bytes | None) -> None:
+    async def append(self, entry: LedgerEntry, idempotency_key: str | None, attachment: bytes | None) -> Choice | None:
+        """Insert the entry; the database checks it follows the head, moves the head and sets the owner's
+        current ballot. Returns the choice that counted for the owner before (read in the same statement)."""
+        current = t.CurrentBallot.__table__.c
+        replaced = (
+            select(current.choice)
+            .where(current.vote_id == int(entry.vote_id), current.owner_ref == entry.owner_ref)
+            .scalar_subquery()
+        )
         values = {
             "vote_id": int(entry.vote_id),
             "seq": entry.seq,
@@ -288,37 +294,21 @@ class SqlLedger:
             "attachment": attachment,
         }
         try:
-            await self._s.execute(insert(t.LedgerEntry), values)
+            previous = await self._s.scalar(insert(t.LedgerEntry).values(values).returning(replaced))
         except IntegrityError as exc:
             # uq_ledger_entries_vote_id_idempotency_key: the same update arrived twice concurrently;
-            # otherwise the head trigger or uq_ledger_entries_vote_id_seq refused an entry that does not
+            # otherwise the append trigger or uq_ledger_entries_vote_id_seq refused an entry that does not
             # follow the head: two writers read the same head (the vote row lock should prevent it).
             if idempotency_key is not None and "idempotency_key" in str(exc.orig):
                 raise DuplicateSubmissionError(idempotency_key) from exc
             raise ConflictError(f"ledger append clashed: {exc.orig}") from exc
+        return None if previous is None else Choice(previous)
 
     async def by_idempotency_key(self, vote_id: int, key: str) -> LedgerEntry | None:
         body = await self._s.scalar(
             select(t.LedgerEntry.body).where(t.LedgerEntry.vote_id == vote_id, t.LedgerEntry.idempotency_key == key)
         )
         return None if body is None else parse_entry_line(body, 0)[0]
-
-    async def replace_current(self, vote_id: int, owner_ref: str, seq: int, choice: Choice | None) -> Choice | None:
-        """Make `choice` the owner's ballot that counts (None: none); return the one it replaces."""
-        table = t.CurrentBallot.__table__
-        dialect_insert = pg_insert if self._s.bind.dialect.name == "postgresql" else sqlite_insert
-        value = None if choice is None else str(choice)
-        statement = (
-            dialect_insert(table)
-            .values(vote_id=vote_id, owner_ref=owner_ref, seq=seq, choice=value, previous_choice=None)
-            .on_conflict_do_update(
-                index_elements=[table.c.vote_id, table.c.owner_ref],
-                set_={"seq": seq, "choice": value, "previous_choice": table.c.choice},
-            )
-            .returning(table.c.previous_choice)
-        )
-        previous = await self._s.scalar(statement)
-        return None if previous is None else Choice(previous)
 
     async def current(self, vote_id: int) -> dict[str, Choice]:
         rows = await self._s.execute(

@@ -126,8 +126,9 @@ class FrozenUnit(Base):
 class LedgerEntry(Base):
     """One ballot event of a vote's append-only hash chain.
 
-    The trigger `trg_ledger_entries_advance_head` (see the migrations) refuses an entry that does
-    not follow the vote's head (seq + 1 and prev_hash) and moves the head in the same statement.
+    The trigger `trg_ledger_entries_append` (see the migrations) refuses an entry that does not
+    follow the vote's head (seq + 1 and prev_hash), moves the head and sets the owner's current
+    ballot, all in the statement that inserts the entry.
     """
 
     __tablename__ = "ledger_entries"
@@ -158,7 +159,7 @@ class LedgerEntry(Base):
 class CurrentBallot(Base):
     """Each owner's ballot that counts now: one row per owner and vote (primary key).
 
-    `choice` is NULL after a withdrawal; `previous_choice` is what the latest entry replaced.
+    Written only by the ledger trigger, from the entries themselves; `choice` is NULL after a withdrawal.
     """
 
     __tablename__ = "current_ballots"
@@ -166,7 +167,6 @@ class CurrentBallot(Base):
     owner_ref: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     choice: Mapped[str | None] = mapped_column(String(10))
-    previous_choice: Mapped[str | None] = mapped_column(String(10))
 
 
 class SignedTally(Base):

@@ -194,8 +194,8 @@ async def cast_ballot(
             reason=reason,
             attachment_sha256=None if attachment is None else sha256_hex(attachment),
         )
-        await uow.ledger.append(entry, idempotency_key, attachment)  # the database moves the head
-        before = await uow.ledger.replace_current(vote_id, owner_ref, entry.seq, choice)
+        # The database checks the entry follows the head, moves the head and sets the current ballot.
+        before = await uow.ledger.append(entry, idempotency_key, attachment)
         await uow.commit()
     return BallotReceipt(vote_id, entry.seq, entry.receipt, choice, before, entry.entry_hash)
 

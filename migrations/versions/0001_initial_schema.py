@@ -19,20 +19,23 @@ depends_on: str | Sequence[str] | None = None
 
 
 # The database keeps the hash chain straight on its own: an entry must follow the vote's head
-# (seq + 1, prev_hash = head hash), and inserting it moves the head in the same statement.
+# (seq + 1, prev_hash = head hash); inserting it moves the head and sets the owner's current
+# ballot in the same statement, so the current ballots are always derived from the ledger.
 SQLITE_HEAD_TRIGGER = """
-CREATE TRIGGER trg_ledger_entries_advance_head AFTER INSERT ON ledger_entries
+CREATE TRIGGER trg_ledger_entries_append AFTER INSERT ON ledger_entries
 BEGIN
     SELECT RAISE(ABORT, 'ledger chain broken: the entry does not follow the head of its vote')
     WHERE NOT EXISTS (
         SELECT 1 FROM votes WHERE id = NEW.vote_id AND head_seq = NEW.seq - 1 AND head_hash = NEW.prev_hash
     );
     UPDATE votes SET head_seq = NEW.seq, head_hash = NEW.entry_hash WHERE id = NEW.vote_id;
+    INSERT INTO current_ballots (vote_id, owner_ref, seq, choice) VALUES (NEW.vote_id, NEW.owner_ref, NEW.seq, NEW.choice)
+    ON CONFLICT (vote_id, owner_ref) DO UPDATE SET seq = excluded.seq, choice = excluded.choice;
 END
 """
 
 POSTGRESQL_HEAD_FUNCTION = """
-CREATE FUNCTION ledger_entries_advance_head() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION ledger_entries_append() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE votes SET head_seq = NEW.seq, head_hash = NEW.entry_hash
      WHERE id = NEW.vote_id AND head_seq = NEW.seq - 1 AND head_hash = NEW.prev_hash;
@@ -40,14 +43,16 @@ BEGIN
         RAISE EXCEPTION 'ledger chain broken: entry % does not follow the head of vote %', NEW.seq, NEW.vote_id
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;
+    INSERT INTO current_ballots (vote_id, owner_ref, seq, choice) VALUES (NEW.vote_id, NEW.owner_ref, NEW.seq, NEW.choice)
+    ON CONFLICT (vote_id, owner_ref) DO UPDATE SET seq = excluded.seq, choice = excluded.choice;
     RETURN NEW;
 END
 $$
 """
 
 POSTGRESQL_HEAD_TRIGGER = """
-CREATE TRIGGER trg_ledger_entries_advance_head AFTER INSERT ON ledger_entries
-FOR EACH ROW EXECUTE FUNCTION ledger_entries_advance_head()
+CREATE TRIGGER trg_ledger_entries_append AFTER INSERT ON ledger_entries
+FOR EACH ROW EXECUTE FUNCTION ledger_entries_append()
 """
 
 
@@ -61,10 +66,10 @@ def _create_head_trigger() -> None:
 
 def _drop_head_trigger() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS trg_ledger_entries_advance_head ON ledger_entries")
-        op.execute("DROP FUNCTION IF EXISTS ledger_entries_advance_head()")
+        op.execute("DROP TRIGGER IF EXISTS trg_ledger_entries_append ON ledger_entries")
+        op.execute("DROP FUNCTION IF EXISTS ledger_entries_append()")
     else:
-        op.execute("DROP TRIGGER IF EXISTS trg_ledger_entries_advance_head")
+        op.execute("DROP TRIGGER IF EXISTS trg_ledger_entries_append")
 
 
 def upgrade() -> None:
@@ -214,7 +219,6 @@ def upgrade() -> None:
         sa.Column("owner_ref", sa.String(length=32), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("choice", sa.String(length=10), nullable=True),
-        sa.Column("previous_choice", sa.String(length=10), nullable=True),
         sa.ForeignKeyConstraint(
             ["vote_id"], ["votes.id"], name=op.f("fk_current_ballots_vote_id_votes"), ondelete="RESTRICT"
         ),
