@@ -32,6 +32,7 @@ from voting.ledger import (
     normalize_receipt,
     parse_entry_line,
     ref,
+    scan_line,
 )
 from voting.model import Choice, UnitStatus, parse_area
 from voting.rules import rule_from_dict
@@ -511,41 +512,46 @@ def _check_ledger(
     found_checkpoints: set[int] = set()
     latest: dict[str, Choice] = {}
     expected_seq, prev_hash = 1, GENESIS
+    vote_id = report.vote_id
+    entries = 0
+    fail = report.fail
     for number, line in _iter_lines(zf, report):
         if not line:
             continue
         try:
-            entry, claimed = parse_entry_line(line, number)
+            entry = scan_line(line, number)
         except LedgerFormatError as exc:
-            report.fail(LEDGER, "ledger_bad", exc.line, exc.message)
+            fail(LEDGER, "ledger_bad", exc.line, exc.message)
             expected_seq += 1
             continue
-        report.entries += 1
-        where = entry.seq
-        if entry.entry_hash != claimed:
-            report.fail(LEDGER, "entry_hash", where)
-        if entry.seq != expected_seq:
-            report.fail(LEDGER, "entry_seq", where, expected_seq)
+        entries += 1
+        seq, claimed = entry.seq, entry.claimed_hash
+        if entry.actual_hash != claimed:
+            fail(LEDGER, "entry_hash", seq)
+        if seq != expected_seq:
+            fail(LEDGER, "entry_seq", seq, expected_seq)
         if entry.prev_hash != prev_hash:
-            report.fail(LEDGER, "entry_link", where)
-        if entry.vote_id != report.vote_id:
-            report.fail(LEDGER, "entry_vote", where, entry.vote_id)
+            fail(LEDGER, "entry_link", seq)
+        if entry.vote_id != vote_id:
+            fail(LEDGER, "entry_vote", seq, entry.vote_id)
         if owner_of is not None:
             unit_owner = owner_of.get(entry.unit_ref)
             if unit_owner is None:
-                report.fail(LEDGER, "entry_unit", where)
+                fail(LEDGER, "entry_unit", seq)
             elif unit_owner != entry.owner_ref:
-                report.fail(LEDGER, "entry_owner", where)
+                fail(LEDGER, "entry_owner", seq)
         if entry.choice is None:
             latest.pop(entry.owner_ref, None)
         else:
-            latest[entry.owner_ref] = entry.choice
-        for check in by_head.get(entry.seq, ()):
-            check.head_found = claimed == check.head_hash
-            check.choices = dict(latest)
-        if pending_checkpoints.get(entry.seq) == claimed:
-            found_checkpoints.add(entry.seq)
-        expected_seq, prev_hash = entry.seq + 1, claimed
+            latest[entry.owner_ref] = Choice(entry.choice)
+        if seq in by_head:
+            for check in by_head[seq]:
+                check.head_found = claimed == check.head_hash
+                check.choices = dict(latest)
+        if seq in pending_checkpoints and pending_checkpoints[seq] == claimed:
+            found_checkpoints.add(seq)
+        expected_seq, prev_hash = seq + 1, claimed
+    report.entries = entries
     for seq, digest in checkpoints:
         if seq not in found_checkpoints:
             report.fail(LEDGER, "checkpoint", f"{seq}:{digest}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import re
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -16,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from voting.errors import FileProblem, InputFileError, Problem
-from voting.model import AreaSource, Choice, Roster, Unit, UnitStatus, parse_area
+from voting.model import AreaSource, Choice, Roster, Unit, UnitStatus
 
 __all__ = ["Sheet", "read_ballots", "read_roster", "read_sheet"]
 
@@ -99,10 +100,10 @@ CHOICE_WORDS: Mapping[str, Choice] = {
 
 @dataclass(frozen=True, slots=True)
 class Sheet:
-    """A table's header and data rows; `rows` are (row number as a spreadsheet shows it, cells)."""
+    """A table's header and its data rows, streamed: (row number as a spreadsheet shows it, cells)."""
 
     header: tuple[str, ...]
-    rows: tuple[tuple[int, tuple[str, ...]], ...]
+    rows: Iterator[tuple[int, list[str]]]
 
 
 def _decode(data: bytes, filename: str) -> str:
@@ -132,27 +133,35 @@ def _read_xlsx(data: bytes, filename: str) -> Sheet:
     import openpyxl  # the one file-format reader the core uses; imported only for .xlsx
     from openpyxl.utils.exceptions import InvalidFileException
 
+    def fail(exc: Exception) -> InputFileError:
+        return InputFileError(filename, [FileProblem(Problem.UNREADABLE_FILE, value=str(exc) or type(exc).__name__)])
+
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise InputFileError(filename, [FileProblem(Problem.UNREADABLE_FILE, value=str(exc))]) from None
-    try:
-        sheet = book.worksheets[0]
-        rows_iter: Iterator[tuple[Any, ...]] = sheet.iter_rows(values_only=True)
+        values = book.worksheets[0].iter_rows(values_only=True)
         header: tuple[str, ...] | None = None
-        rows: list[tuple[int, tuple[str, ...]]] = []
-        for number, values in enumerate(rows_iter, start=1):
-            cells = tuple(_cell_text(v) for v in values)
-            if header is None:
-                if any(cells):
-                    header = cells
-                continue
-            rows.append((number, cells))
-    finally:
-        book.close()
+        number = 0
+        for number, raw in enumerate(values, start=1):  # noqa: B007 - number is used after the loop
+            cells = tuple(_cell_text(v) for v in raw)
+            if any(cells):
+                header = cells
+                break
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError, IndexError) as exc:
+        raise fail(exc) from None
     if header is None:
+        book.close()
         raise InputFileError(filename, [FileProblem(Problem.EMPTY_FILE)])
-    return Sheet(header, tuple(rows))
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        try:
+            for n, raw in enumerate(values, start=number + 1):
+                yield n, [_cell_text(v) for v in raw]
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            raise fail(exc) from None
+        finally:
+            book.close()
+
+    return Sheet(header, rows())
 
 
 def _read_csv(data: bytes, filename: str) -> Sheet:
@@ -162,23 +171,29 @@ def _read_csv(data: bytes, filename: str) -> Sheet:
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
+
+    def fail(exc: csv.Error) -> InputFileError:
+        return InputFileError(filename, [FileProblem(Problem.UNREADABLE_FILE, row=reader.line_num, value=str(exc))])
+
     header: tuple[str, ...] | None = None
-    rows: list[tuple[int, tuple[str, ...]]] = []
     try:
         for fields in reader:
-            cells = tuple(f.strip() for f in fields)
-            if header is None:
-                if any(cells):
-                    header = cells
-                continue
-            rows.append((reader.line_num, cells))
+            if any(f.strip() for f in fields):
+                header = tuple(f.strip() for f in fields)
+                break
     except csv.Error as exc:
-        raise InputFileError(
-            filename, [FileProblem(Problem.UNREADABLE_FILE, row=reader.line_num, value=str(exc))]
-        ) from None
+        raise fail(exc) from None
     if header is None:
         raise InputFileError(filename, [FileProblem(Problem.EMPTY_FILE)])
-    return Sheet(header, tuple(rows))
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        try:
+            for fields in reader:
+                yield reader.line_num, fields
+        except csv.Error as exc:
+            raise fail(exc) from None
+
+    return Sheet(header, rows())
 
 
 def read_sheet(data: bytes, filename: str) -> Sheet:
@@ -219,12 +234,11 @@ def _columns(
 
 
 def _area(text: str) -> tuple[int | None, Problem | None]:
-    try:
-        area = parse_area(text)  # the common, fast case: "60" or "60.25"
-    except ValueError:
-        area = 0
-    if area > 0:
-        return area, None
+    whole, dot, frac = text.partition(".")
+    if whole.isdigit() and whole.isascii() and (not dot or (0 < len(frac) <= 2 and frac.isdigit() and frac.isascii())):
+        area = int(whole) * 100 + (int(frac) * (10 if len(frac) == 1 else 1) if dot else 0)
+        if area > 0:  # the common, fast case: "60" or "60.25"
+            return area, None
     cleaned = _AREA_SUFFIX.sub("", text.strip())
     try:
         value = Decimal(cleaned)
@@ -246,31 +260,35 @@ def read_roster(data: bytes, filename: str) -> Roster:
     problems: list[FileProblem] = []
     units: list[Unit] = []
     first_row: dict[str, int] = {}
+    order = ("unit_id", "area_m2", "owner", "status", "area_source", "building", "entrance", "room")
+    width = len(sheet.header)
+    # A missing column reads the blank cell appended to every row at index `width`.
+    pick = operator.itemgetter(*(cols.get(name, width) for name in order))
+    strip = str.strip
+    sold, registry = UnitStatus.SOLD, AreaSource.REGISTRY
+    owners: dict[str, str] = {}  # one string per owner, shared by all their units
 
-    def cell(cells: tuple[str, ...], field: str) -> str:
-        index = cols.get(field)
-        return cells[index].strip() if index is not None and index < len(cells) else ""
-
-    for number, cells in sheet.rows:
-        if not any(cells):
-            continue
-        building, entrance, room = cell(cells, "building"), cell(cells, "entrance"), cell(cells, "room")
-        unit_id = cell(cells, "unit_id") or "-".join(p for p in (building, entrance, room) if p)
-        row_problems: list[FileProblem] = []
+    for number, row in sheet.rows:
+        cells = [*row, *([""] * (width + 1 - len(row)))] if len(row) <= width else [*row[:width], ""]
+        unit_id, area_text, owner, status_text, source_text, building, entrance, room = map(strip, pick(cells))
+        known = unit_id or area_text or owner or status_text or source_text or building or entrance or room
+        if not known and not any(c.strip() for c in cells):
+            continue  # a blank row
         if not unit_id:
-            row_problems.append(FileProblem(Problem.MISSING_VALUE, number, "unit_id"))
-        area_text = cell(cells, "area_m2")
+            unit_id = "-".join(p for p in (building, entrance, room) if p)
+        bad = len(problems)
+        if not unit_id:
+            problems.append(FileProblem(Problem.MISSING_VALUE, number, "unit_id"))
         area: int | None = None
         if not area_text:
-            row_problems.append(FileProblem(Problem.MISSING_VALUE, number, "area_m2"))
+            problems.append(FileProblem(Problem.MISSING_VALUE, number, "area_m2"))
         else:
             area, area_problem = _area(area_text)
             if area_problem is not None:
-                row_problems.append(FileProblem(area_problem, number, "area_m2", area_text))
-        status_text = cell(cells, "status")
-        status = STATUS_WORDS.get(status_text.lower(), None) if status_text else UnitStatus.SOLD
+                problems.append(FileProblem(area_problem, number, "area_m2", area_text))
+        status = STATUS_WORDS.get(status_text.lower()) if status_text else sold
         if status is None:
-            row_problems.append(
+            problems.append(
                 FileProblem(
                     Problem.UNKNOWN_STATUS,
                     number,
@@ -279,10 +297,9 @@ def read_roster(data: bytes, filename: str) -> Roster:
                     {"accepted": ["sold", "unsold", "undelivered", "已售", "未售", "未交付"]},
                 )
             )
-        source_text = cell(cells, "area_source")
-        source = AREA_SOURCE_WORDS.get(source_text.lower(), None) if source_text else AreaSource.REGISTRY
+        source = AREA_SOURCE_WORDS.get(source_text.lower()) if source_text else registry
         if source is None:
-            row_problems.append(
+            problems.append(
                 FileProblem(
                     Problem.UNKNOWN_AREA_SOURCE,
                     number,
@@ -292,17 +309,14 @@ def read_roster(data: bytes, filename: str) -> Roster:
                 )
             )
         if unit_id:
-            if unit_id in first_row:
-                row_problems.append(
-                    FileProblem(Problem.DUPLICATE_UNIT, number, "unit_id", unit_id, {"first_row": first_row[unit_id]})
-                )
-            else:
-                first_row[unit_id] = number
-        if row_problems:
-            problems.extend(row_problems)
+            first = first_row.setdefault(unit_id, number)
+            if first != number:
+                problems.append(FileProblem(Problem.DUPLICATE_UNIT, number, "unit_id", unit_id, {"first_row": first}))
+        if len(problems) > bad:
             continue
-        assert area is not None and status is not None and source is not None
-        units.append(Unit(unit_id, area, cell(cells, "owner"), status, building, entrance, room, source))
+        if owner:
+            owner = owners.setdefault(owner, owner)
+        units.append(Unit(unit_id, area, owner, status, building, entrance, room, source))  # type: ignore[arg-type]
     if problems:
         raise InputFileError(filename, problems)
     if not units:
@@ -318,10 +332,10 @@ def read_ballots(data: bytes, filename: str, roster: Roster) -> list[tuple[str, 
     problems: list[FileProblem] = []
     ballots: list[tuple[str, Choice]] = []
     for number, cells in sheet.rows:
-        if not any(cells):
-            continue
         unit_id = cells[unit_col].strip() if unit_col < len(cells) else ""
         choice_text = cells[choice_col].strip() if choice_col < len(cells) else ""
+        if not unit_id and not choice_text and not any(c.strip() for c in cells):
+            continue  # a blank row
         choice = CHOICE_WORDS.get(choice_text.lower())
         ok = True
         if not unit_id:

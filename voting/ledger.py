@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from hashlib import sha256
-from typing import Any
+from typing import Any, NamedTuple
 
 from voting.canonical import canonical_json, sha256_hex
 from voting.model import AreaSource, Choice, Roster, Unit, UnitStatus, format_area
@@ -33,6 +34,7 @@ __all__ = [
     "parse_entry_line",
     "receipt_of",
     "ref",
+    "scan_line",
     "utc_iso",
 ]
 
@@ -310,3 +312,117 @@ def latest_choices_from_entries(entries: Iterable[LedgerEntry], upto_seq: int | 
         else:
             latest[entry.owner_ref] = entry.choice
     return latest
+
+
+# --- fast, exact scanning of canonical lines (the verifier's hot path) -----------------------------
+
+_STR = rb'"([^"\\\x00-\x1f]*)"'  # a JSON string without escapes: canonical exactly when it matches
+_HEX = rb'"([0-9a-f]{%d})"'
+_CANONICAL_LINE = re.compile(
+    rb"\{"
+    rb'"actor":'
+    + _STR
+    + rb',"at":'
+    + _STR
+    + rb'(?:,"attachment_sha256":'
+    + _STR
+    + rb")?"
+    + rb',"choice":(?:null|"(agree|disagree|abstain)")'
+    + rb'(,"hash":'
+    + (_HEX % 64)
+    + rb")"
+    + rb',"kind":"(cast|paper|door_to_door|proxy|correction|withdraw)"'
+    + rb',"owner_ref":'
+    + _STR
+    + rb',"prev_hash":'
+    + (_HEX % 64)
+    + rb'(?:,"proxy_name":'
+    + _STR
+    + rb")?"
+    + rb'(?:,"reason":'
+    + _STR
+    + rb")?"
+    + rb',"seq":(0|[1-9][0-9]{0,17})'
+    + rb',"unit_ref":'
+    + _STR
+    + rb',"vote_id":'
+    + _STR
+    + rb"\}$"
+)
+
+
+class ScannedEntry(NamedTuple):
+    """The fields the verifier needs, the hash the line claims, and the hash its content really has."""
+
+    seq: int
+    prev_hash: str
+    vote_id: str
+    kind: str
+    unit_ref: str
+    owner_ref: str
+    choice: str | None
+    claimed_hash: str
+    actual_hash: str
+
+
+def scan_line(raw: bytes, line: int) -> ScannedEntry:
+    """Check one JSONL line and hash its content. Exact: a line that is not the canonical encoding
+    of a well-formed entry raises LedgerFormatError, whatever path it takes."""
+    raw = raw.rstrip(b"\r\n")
+    match = _CANONICAL_LINE.match(raw)
+    if match is None:
+        entry, claimed_text = parse_entry_line(raw, line)  # full parse: says what is wrong, or ...
+        if entry.line() != raw:
+            raise LedgerFormatError(line, "not in canonical form (key order, spacing or escapes)")
+        choice_text = None if entry.choice is None else str(entry.choice)
+        return ScannedEntry(
+            entry.seq,
+            entry.prev_hash,
+            entry.vote_id,
+            str(entry.kind),
+            entry.unit_ref,
+            entry.owner_ref,
+            choice_text,
+            claimed_text,
+            entry.entry_hash,
+        )
+    (
+        _actor,
+        _at,
+        _attachment,
+        choice,
+        _member,
+        claimed,
+        kind,
+        owner_ref,
+        prev_hash,
+        proxy_name,
+        reason,
+        seq,
+        unit_ref,
+        vote_id,
+    ) = match.groups()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise LedgerFormatError(line, "text that is not UTF-8") from None
+    if (choice is None) != (kind == b"withdraw"):
+        raise LedgerFormatError(line, "a withdrawal has no choice; every other entry has one")
+    if kind == b"correction" and not reason:
+        raise LedgerFormatError(line, "a correction needs a reason")
+    if kind == b"proxy" and not proxy_name:
+        raise LedgerFormatError(line, "a proxy ballot names the proxy")
+    if seq == b"0":
+        raise LedgerFormatError(line, "seq starts at 1")
+    start, end = match.span(5)
+    return ScannedEntry(
+        int(seq),
+        prev_hash.decode(),
+        vote_id.decode(),
+        kind.decode(),
+        unit_ref.decode(),
+        owner_ref.decode(),
+        None if choice is None else choice.decode(),
+        claimed.decode(),
+        sha256(raw[:start] + raw[end:]).hexdigest(),
+    )

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from voting.errors import ScopeError
 
@@ -68,9 +69,12 @@ def format_area(area: int) -> str:
     return f"{sign}{whole}.{cents:02d}"
 
 
-@dataclass(frozen=True, slots=True)
-class Unit:
-    """One exclusive unit (专有部分). `owner` is the owner key as given; blank means the unit is its own owner."""
+class Unit(NamedTuple):
+    """One exclusive unit (专有部分). `owner` is the owner key as given; blank means the unit is its own owner.
+
+    A NamedTuple rather than a dataclass: immutable all the same, and a million of them build in a
+    fraction of the time and memory.
+    """
 
     unit_id: str
     area: int
@@ -129,24 +133,28 @@ class Roster:
     units: tuple[Unit, ...]
     _owner_of: dict[str, str] = field(init=False, repr=False)
     _owner_area: dict[str, int] = field(init=False, repr=False)
-    _owner_units: dict[str, tuple[str, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         owner_of: dict[str, str] = {}
         owner_area: dict[str, int] = {}
-        owner_units: dict[str, list[str]] = {}
+        keys: dict[str, str] = {}  # one owner-key string per owner, shared by all their units
+        sold = UnitStatus.SOLD
         for unit in self.units:
-            if unit.unit_id in owner_of:
-                raise ValueError(f"duplicate unit {unit.unit_id!r}")
-            if unit.area <= 0:
-                raise ValueError(f"unit {unit.unit_id!r} has no positive area")
-            key = unit.owner_key
-            owner_of[unit.unit_id] = key
-            owner_area[key] = owner_area.get(key, 0) + unit.area
-            owner_units.setdefault(key, []).append(unit.unit_id)
+            unit_id, area, owner, status = unit[0], unit[1], unit[2], unit[3]
+            if unit_id in owner_of:
+                raise ValueError(f"duplicate unit {unit_id!r}")
+            if area <= 0:
+                raise ValueError(f"unit {unit_id!r} has no positive area")
+            if status is not sold:
+                key = DEVELOPER
+            elif owner:
+                key = keys.get(owner) or keys.setdefault(owner, "owner:" + owner)
+            else:
+                key = "unit:" + unit_id
+            owner_of[unit_id] = key
+            owner_area[key] = owner_area.get(key, 0) + area
         object.__setattr__(self, "_owner_of", owner_of)
         object.__setattr__(self, "_owner_area", owner_area)
-        object.__setattr__(self, "_owner_units", {k: tuple(v) for k, v in owner_units.items()})
 
     @classmethod
     def of(cls, units: Iterable[Unit]) -> Roster:
@@ -176,7 +184,8 @@ class Roster:
         return self._owner_of[unit_id]
 
     def units_of(self, owner_key: str) -> tuple[str, ...]:
-        return self._owner_units[owner_key]
+        """The unit ids an owner counts for (a scan: for one owner's card, not for loops)."""
+        return tuple(unit_id for unit_id, key in self._owner_of.items() if key == owner_key)
 
     def weight_of(self, owner_key: str) -> Weight:
         return Weight(self._owner_area[owner_key], 1)
