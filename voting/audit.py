@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,8 @@ PUBLIC_KEY = "public_key.pem"
 PSEUDONYM_KEY = "pseudonym_key.txt"
 SUMMARY = "summary.txt"
 STAGES = ("preliminary", "final")
+_REF = re.compile(r"[0-9a-f]{32}")
+_STATUSES = {str(s): s for s in UnitStatus}
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -355,6 +358,8 @@ def _check_manifest(zf: zipfile.ZipFile, report: VerifyReport) -> dict[str, Any]
         if name not in present:
             report.fail(name, "file_missing")
             continue
+        if name == LEDGER:
+            continue  # hashed while its entries are checked: one pass over the largest file
         digest = hashlib.sha256()
         try:
             with zf.open(name) as fh:
@@ -393,10 +398,15 @@ def _read_roster(zf: zipfile.ZipFile, report: VerifyReport) -> FrozenRoster | No
             area = parse_area(row[2])
             if area <= 0:
                 raise ValueError("area must be more than 0")
-            status = UnitStatus(row[3])
+            status = _STATUSES[row[3]]
+            if not (_REF.fullmatch(row[0]) and _REF.fullmatch(row[1])):
+                raise ValueError("unit_ref and owner_ref must be 32 lowercase hex digits")
             if row[0] in seen:
                 raise ValueError("unit appears twice")
             seen.add(row[0])
+        except KeyError:
+            report.fail(ROSTER, "roster_bad", number, f"unknown status {row[3]!r}")
+            continue
         except ValueError as exc:
             report.fail(ROSTER, "roster_bad", number, exc)
             continue
@@ -484,38 +494,54 @@ def _read_tallies(zf: zipfile.ZipFile, key: Ed25519PublicKey | None, report: Ver
     return checks
 
 
-def _iter_lines(zf: zipfile.ZipFile, report: VerifyReport) -> Iterator[tuple[int, bytes]]:
+def _iter_lines(zf: zipfile.ZipFile, report: VerifyReport, expected_sha256: str | None) -> Iterator[tuple[int, bytes]]:
+    """The ledger's lines, hashing the file as they go by and checking it against the manifest at the end."""
+    digest = hashlib.sha256()
+    number = 0
     try:
         with zf.open(LEDGER) as fh:
-            for number, line in enumerate(fh, start=1):
-                yield number, line.rstrip(b"\n")
+            rest = b""
+            while chunk := fh.read(1 << 20):  # whole chunks: zipfile's own readline is slow per line
+                digest.update(chunk)
+                lines = (rest + chunk).split(b"\n")
+                rest = lines.pop()
+                for line in lines:
+                    number += 1
+                    yield number, line
+            if rest:
+                yield number + 1, rest
     except KeyError:
-        report.fail(LEDGER, "file_missing")
+        if expected_sha256 is None:
+            report.fail(LEDGER, "file_missing")
+        return
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         report.fail(LEDGER, "zip_unreadable", detail=exc)
+        return
+    if expected_sha256 is not None and digest.hexdigest() != expected_sha256:
+        report.fail(LEDGER, "file_hash")
 
 
 def _check_ledger(
     zf: zipfile.ZipFile,
+    ledger_sha256: str | None,
     roster: FrozenRoster | None,
     checks: list[_TallyCheck],
     checkpoints: Sequence[tuple[int, str]],
     report: VerifyReport,
 ) -> None:
-    owner_of = roster.owner_refs() if roster is not None else None
+    # Everything in the loop is bytes, as the lines hold it: no decoding per entry.
+    owner_of = {u.encode(): o.encode() for u, o in roster.owner_refs().items()} if roster is not None else None
     by_head: dict[int, list[_TallyCheck]] = {}
     for check in checks:
         by_head.setdefault(check.head_seq, []).append(check)
-    pending_checkpoints: dict[int, str] = {}
-    for seq, digest in checkpoints:
-        pending_checkpoints[seq] = digest.lower()
+    pending_checkpoints = {seq: digest.lower().encode() for seq, digest in checkpoints}
     found_checkpoints: set[int] = set()
-    latest: dict[str, Choice] = {}
-    expected_seq, prev_hash = 1, GENESIS
-    vote_id = report.vote_id
+    latest: dict[bytes, bytes] = {}
+    expected_seq, prev_hash = 1, GENESIS.encode()
+    vote_id = report.vote_id.encode()
     entries = 0
     fail = report.fail
-    for number, line in _iter_lines(zf, report):
+    for number, line in _iter_lines(zf, report, ledger_sha256):
         if not line:
             continue
         try:
@@ -533,7 +559,7 @@ def _check_ledger(
         if entry.prev_hash != prev_hash:
             fail(LEDGER, "entry_link", seq)
         if entry.vote_id != vote_id:
-            fail(LEDGER, "entry_vote", seq, entry.vote_id)
+            fail(LEDGER, "entry_vote", seq, entry.vote_id.decode(errors="replace"))
         if owner_of is not None:
             unit_owner = owner_of.get(entry.unit_ref)
             if unit_owner is None:
@@ -543,12 +569,12 @@ def _check_ledger(
         if entry.choice is None:
             latest.pop(entry.owner_ref, None)
         else:
-            latest[entry.owner_ref] = Choice(entry.choice)
+            latest[entry.owner_ref] = entry.choice
         if seq in by_head:
             for check in by_head[seq]:
-                check.head_found = claimed == check.head_hash
-                check.choices = dict(latest)
-        if seq in pending_checkpoints and pending_checkpoints[seq] == claimed:
+                check.head_found = claimed.decode() == check.head_hash
+                check.choices = {o.decode(): Choice(c.decode()) for o, c in latest.items()}
+        if pending_checkpoints.get(seq) == claimed:
             found_checkpoints.add(seq)
         expected_seq, prev_hash = seq + 1, claimed
     report.entries = entries
@@ -607,12 +633,13 @@ def verify_bundle(
         report.fail("bundle", "zip_unreadable", detail=exc)
         return report
     with zf:
-        if _check_manifest(zf, report) is None:
+        manifest = _check_manifest(zf, report)
+        if manifest is None:
             return report
         key = _read_public_key(zf, public_key, report)
         roster = _read_roster(zf, report)
         checks = _read_tallies(zf, key, report)
-        _check_ledger(zf, roster, checks, checkpoints, report)
+        _check_ledger(zf, manifest["files"].get(LEDGER), roster, checks, checkpoints, report)
         if roster is not None:
             _recount(roster, checks, report)
     return report

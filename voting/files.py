@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from voting.errors import FileProblem, InputFileError, Problem
-from voting.model import AreaSource, Choice, Roster, Unit, UnitStatus
+from voting.model import AreaSource, Choice, Roster, Unit, UnitStatus, parse_area
 
 __all__ = ["Sheet", "read_ballots", "read_roster", "read_sheet"]
 
@@ -234,11 +234,12 @@ def _columns(
 
 
 def _area(text: str) -> tuple[int | None, Problem | None]:
-    whole, dot, frac = text.partition(".")
-    if whole.isdigit() and whole.isascii() and (not dot or (0 < len(frac) <= 2 and frac.isdigit() and frac.isascii())):
-        area = int(whole) * 100 + (int(frac) * (10 if len(frac) == 1 else 1) if dot else 0)
-        if area > 0:  # the common, fast case: "60" or "60.25"
-            return area, None
+    try:
+        area = parse_area(text)  # the common, fast case: "60" or "60.25"
+    except ValueError:
+        area = 0
+    if area > 0:
+        return area, None
     cleaned = _AREA_SUFFIX.sub("", text.strip())
     try:
         value = Decimal(cleaned)

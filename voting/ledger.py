@@ -17,7 +17,7 @@ from hashlib import sha256
 from typing import Any, NamedTuple
 
 from voting.canonical import canonical_json, sha256_hex
-from voting.model import AreaSource, Choice, Roster, Unit, UnitStatus, format_area
+from voting.model import Choice, Roster, Unit, UnitStatus, format_area
 from voting.rules import Rule
 from voting.tally import TallyResult, UnknownVoterError, tally
 from voting.votes import GENESIS
@@ -41,6 +41,7 @@ __all__ = [
 ROSTER_FORMAT = "renovote-roster/1"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _HEX64 = frozenset("0123456789abcdef")
+_REFS = re.compile(r"(?:[0-9a-f]{32})*")
 
 
 class EntryKind(StrEnum):
@@ -84,8 +85,9 @@ def normalize_receipt(text: str) -> str:
     return f"{cleaned[:5]}-{cleaned[5:]}"
 
 
-@dataclass(frozen=True, slots=True)
-class FrozenUnit:
+class FrozenUnit(NamedTuple):
+    """A unit of a frozen roster: pseudonyms (32 lowercase hex digits), area, status; labels for full exports."""
+
     unit_ref: str
     owner_ref: str
     area: int
@@ -103,11 +105,22 @@ class FrozenRoster:
 
     units: tuple[FrozenUnit, ...]
     roster_hash: str = field(init=False)
+    _counted: list[tuple[Roster, dict[str, str]]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "units", tuple(sorted(self.units, key=lambda u: u.unit_ref)))
-        rows = [[u.unit_ref, u.owner_ref, u.area, str(u.status)] for u in self.units]
-        object.__setattr__(self, "roster_hash", sha256_hex(canonical_json({"format": ROSTER_FORMAT, "units": rows})))
+        units = tuple(sorted(self.units, key=lambda u: u.unit_ref))
+        object.__setattr__(self, "units", units)
+        object.__setattr__(self, "_counted", [])
+        refs = "".join(u.unit_ref + u.owner_ref for u in units)
+        if _REFS.fullmatch(refs) is None or not all(type(u.area) is int for u in units):
+            raise ValueError("a frozen unit needs 32-hex-digit pseudonyms and an integer area")
+        # canonical_json({"format": ROSTER_FORMAT, "units": [[unit_ref, owner_ref, area, status], ...]}),
+        # written out directly: refs are hex, areas integers and statuses plain words, so each row's
+        # canonical form is exactly this text; streaming it avoids a million-node walk.
+        digest = sha256(b'{"format":"' + ROSTER_FORMAT.encode() + b'","units":[')
+        digest.update(",".join(f'["{u.unit_ref}","{u.owner_ref}",{u.area},"{u.status}"]' for u in units).encode())
+        digest.update(b"]}")
+        object.__setattr__(self, "roster_hash", digest.hexdigest())
 
     @classmethod
     def build(cls, roster: Roster, key: bytes) -> FrozenRoster:
@@ -128,27 +141,25 @@ class FrozenRoster:
             )
         )
 
+    def _counting(self) -> tuple[Roster, dict[str, str]]:
+        """The pseudonymous Roster and owner_ref -> its owner key there, built once."""
+        if not self._counted:
+            roster = self.to_roster()
+            self._counted.append((roster, {u.owner_ref: roster.owner_of(u.unit_ref) for u in self.units}))
+        return self._counted[0]
+
     def to_roster(self) -> Roster:
         """A Roster keyed by pseudonyms, counting exactly as the labelled one (developer units stay one person)."""
+        sold = UnitStatus.SOLD
         return Roster(
-            tuple(
-                Unit(
-                    u.unit_ref,
-                    u.area,
-                    u.owner_ref if u.status is UnitStatus.SOLD else "",
-                    u.status,
-                    area_source=AreaSource.REGISTRY,
-                )
-                for u in self.units
-            )
+            tuple(Unit(u.unit_ref, u.area, u.owner_ref if u.status is sold else "", u.status) for u in self.units)
         )
 
     def count(
         self, rule: Rule, choices: Mapping[str, Choice], *, non_voters_follow_majority: bool = False
     ) -> TallyResult:
         """Tally choices keyed by owner_ref (as the ledger records them) on this roster."""
-        roster = self.to_roster()
-        key_of = {u.owner_ref: roster.owner_of(u.unit_ref) for u in self.units}
+        roster, key_of = self._counting()
         try:
             by_key = {key_of[owner_ref]: choice for owner_ref, choice in choices.items()}
         except KeyError as exc:
@@ -352,17 +363,17 @@ _CANONICAL_LINE = re.compile(
 
 
 class ScannedEntry(NamedTuple):
-    """The fields the verifier needs, the hash the line claims, and the hash its content really has."""
+    """The fields the verifier needs, as the bytes of the line, the hash it claims and the hash it has."""
 
     seq: int
-    prev_hash: str
-    vote_id: str
-    kind: str
-    unit_ref: str
-    owner_ref: str
-    choice: str | None
-    claimed_hash: str
-    actual_hash: str
+    prev_hash: bytes
+    vote_id: bytes
+    kind: bytes
+    unit_ref: bytes
+    owner_ref: bytes
+    choice: bytes | None
+    claimed_hash: bytes
+    actual_hash: bytes
 
 
 def scan_line(raw: bytes, line: int) -> ScannedEntry:
@@ -374,17 +385,16 @@ def scan_line(raw: bytes, line: int) -> ScannedEntry:
         entry, claimed_text = parse_entry_line(raw, line)  # full parse: says what is wrong, or ...
         if entry.line() != raw:
             raise LedgerFormatError(line, "not in canonical form (key order, spacing or escapes)")
-        choice_text = None if entry.choice is None else str(entry.choice)
-        return ScannedEntry(
+        return ScannedEntry(  # a canonical line whose texts need escapes (a quote, a line break ...)
             entry.seq,
-            entry.prev_hash,
-            entry.vote_id,
-            str(entry.kind),
-            entry.unit_ref,
-            entry.owner_ref,
-            choice_text,
-            claimed_text,
-            entry.entry_hash,
+            entry.prev_hash.encode(),
+            entry.vote_id.encode(),
+            str(entry.kind).encode(),
+            entry.unit_ref.encode(),
+            entry.owner_ref.encode(),
+            None if entry.choice is None else str(entry.choice).encode(),
+            claimed_text.encode(),
+            entry.entry_hash.encode(),
         )
     (
         _actor,
@@ -402,10 +412,11 @@ def scan_line(raw: bytes, line: int) -> ScannedEntry:
         unit_ref,
         vote_id,
     ) = match.groups()
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise LedgerFormatError(line, "text that is not UTF-8") from None
+    if not raw.isascii():
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise LedgerFormatError(line, "text that is not UTF-8") from None
     if (choice is None) != (kind == b"withdraw"):
         raise LedgerFormatError(line, "a withdrawal has no choice; every other entry has one")
     if kind == b"correction" and not reason:
@@ -415,14 +426,5 @@ def scan_line(raw: bytes, line: int) -> ScannedEntry:
     if seq == b"0":
         raise LedgerFormatError(line, "seq starts at 1")
     start, end = match.span(5)
-    return ScannedEntry(
-        int(seq),
-        prev_hash.decode(),
-        vote_id.decode(),
-        kind.decode(),
-        unit_ref.decode(),
-        owner_ref.decode(),
-        None if choice is None else choice.decode(),
-        claimed.decode(),
-        sha256(raw[:start] + raw[end:]).hexdigest(),
-    )
+    actual = sha256(raw[:start] + raw[end:]).hexdigest().encode("ascii")
+    return ScannedEntry(int(seq), prev_hash, vote_id, kind, unit_ref, owner_ref, choice, claimed, actual)

@@ -6,7 +6,6 @@ no float is ever used for a weight.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -29,8 +28,6 @@ __all__ = [
 
 #: The owner key of every unsold or undelivered unit: together they are one person (SPC art. 9).
 DEVELOPER = "developer"
-
-_AREA_RE = re.compile(r"^(\d+)(?:\.(\d{1,2}))?$")
 
 
 class UnitStatus(StrEnum):
@@ -55,11 +52,12 @@ class Choice(StrEnum):
 
 def parse_area(text: str) -> int:
     """Parse a decimal area in m² with at most two decimals into 0.01 m²; raise ValueError otherwise."""
-    match = _AREA_RE.match(text)
-    if match is None:
+    whole, dot, frac = text.partition(".")
+    if not (whole.isascii() and whole.isdigit()) or (
+        dot and not (0 < len(frac) <= 2 and frac.isascii() and frac.isdigit())
+    ):
         raise ValueError(text)
-    whole, frac = match.group(1), match.group(2) or ""
-    return int(whole) * 100 + int(frac.ljust(2, "0") or "0")
+    return int(whole) * 100 + (int(frac) * (10 if len(frac) == 1 else 1) if dot else 0)
 
 
 def format_area(area: int) -> str:

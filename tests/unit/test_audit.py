@@ -336,3 +336,17 @@ def test_canonical_json_rejects_float_and_ignores_key_order() -> None:
         == canonical_json({"a": "同意", "b": 1})
         == ('{"a":"同意","b":1}'.encode())
     )
+
+
+def test_the_streamed_roster_hash_is_the_canonical_json_hash() -> None:
+    """FrozenRoster writes its canonical form directly; it must equal canonical_json of the same rows."""
+    frozen = FrozenRoster.build(roster_a(), KEY)
+    rows = [[u.unit_ref, u.owner_ref, u.area, str(u.status)] for u in frozen.units]
+    expected = hashlib.sha256(canonical_json({"format": "renovote-roster/1", "units": rows})).hexdigest()
+    assert frozen.roster_hash == expected
+
+
+def test_a_roster_row_with_a_malformed_pseudonym_is_reported_by_row() -> None:
+    bundle, _ = _bundle()
+    forged = _rewrite(bundle, "roster.csv", lambda d: d.replace(d.split(b"\n")[1][:32], b'x"y' + b"0" * 29, 1))
+    assert ("roster.csv", "roster_bad", "2") in _codes(forged)
