@@ -1,8 +1,9 @@
 """Ballot append throughput against the physical floor, on SQLite and PostgreSQL.
 
-What is measured: `services.cast_ballot` with one commit per ballot (lock the vote row, look the
-unit up in the frozen roster, append the hash-chained entry, replace the owner's current ballot,
-move the head, commit), with 1 writer and with 16 concurrent writers.
+What is measured: ballots recorded the way the bot records them, through `bot.appender.LedgerAppender`
+(lock the vote row, append the hash-chained entry — the database checks it, moves the head and sets
+the owner's current ballot — and commit), with 1 writer waiting for each receipt before the next
+ballot, and with 16 concurrent writers (the appender then commits what is queued together).
 
 The floor, measured in the same run on the same engine and driver: a bare INSERT of a row of the
 same size as a ledger entry plus a COMMIT, with the same number of writers. Durability settings are
@@ -25,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import Column, Integer, MetaData, Table, Text, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.appender import LedgerAppender
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.uow import UnitOfWorkFactory
@@ -32,6 +34,7 @@ from voting import services
 from voting.errors import ConflictError
 from voting.model import Choice, Roster, Scope, Unit
 from voting.rules import preset
+from voting.services import BallotRequest
 from voting.votes import Vote
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
@@ -69,18 +72,14 @@ async def _ballots(engine: AsyncEngine, total: int, writers: int) -> float:
     await services.open_vote(uow(), vote_id, T0, os.urandom(32))
     per = total // writers
 
+    appender = LedgerAppender(uow)
+
     async def writer(w: int) -> None:
         for j in range(per):
+            request = BallotRequest(f"u{w * per + j}", Choice.AGREE, f"account:{w}", T0 + timedelta(seconds=1))
             while True:
                 try:
-                    await services.cast_ballot(
-                        uow(),
-                        vote_id,
-                        f"u{w * per + j}",
-                        Choice.AGREE,
-                        actor=f"account:{w}",
-                        now=T0 + timedelta(seconds=1),
-                    )
+                    await appender.cast(vote_id, request)
                     break
                 except ConflictError:
                     await asyncio.sleep(0.001)

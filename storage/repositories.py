@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +17,7 @@ from storage import tables as t
 from voting.errors import ConflictError, DuplicateSubmissionError, NotFoundError
 from voting.ledger import FrozenRoster, FrozenUnit, LedgerEntry, parse_entry_line
 from voting.model import AreaSource, Choice, Roster, Scope, Unit, UnitStatus
-from voting.rules import rule_from_dict
+from voting.rules import Rule, rule_from_dict
 from voting.votes import GENESIS, Vote, VoteStatus
 
 __all__ = ["SqlCommunities", "SqlLedger", "SqlRosters", "SqlTallies", "SqlVotes"]
@@ -128,12 +130,18 @@ class SqlRosters:
         return Roster(tuple(units))
 
 
-def _vote_from_row(row: t.Vote) -> Vote:
+@functools.lru_cache(maxsize=256)
+def _rule(definition: str) -> Rule:
+    """Rules are stored as JSON; a vote's rule is parsed once, not at every ballot."""
+    return rule_from_dict(json.loads(definition))
+
+
+def _vote_from_row(row: Any) -> Vote:
     return Vote(
         community_id=row.community_id,
         title=row.title,
         text=row.text,
-        rule=rule_from_dict(json.loads(row.rule)),
+        rule=_rule(row.rule),
         scope=Scope(row.scope_building, row.scope_entrance),
         opens_at=_utc(row.opens_at),
         closes_at=_utc(row.closes_at),
@@ -185,10 +193,11 @@ class SqlVotes:
 
     async def get(self, vote_id: int, *, lock: bool = False) -> Vote:
         """Load a vote; `lock` holds its row until commit (PostgreSQL FOR UPDATE; SQLite locks at BEGIN)."""
-        query = select(t.Vote).where(t.Vote.id == vote_id).execution_options(populate_existing=True)
+        table = t.Vote.__table__
+        query = select(table).where(table.c.id == vote_id)  # a plain row: cheaper than an ORM entity
         if lock:
             query = query.with_for_update()
-        row = await self._s.scalar(query)
+        row = (await self._s.execute(query)).first()
         if row is None:
             raise NotFoundError("vote", vote_id)
         return _vote_from_row(row)
@@ -269,40 +278,59 @@ class SqlLedger:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def append(self, entry: LedgerEntry, idempotency_key: str | None, attachment: bytes | None) -> Choice | None:
-        """Insert the entry; the database checks it follows the head, moves the head and sets the owner's
-        current ballot. Returns the choice that counted for the owner before (read in the same statement)."""
+    async def append_many(self, items: Sequence[tuple[LedgerEntry, str | None, bytes | None]]) -> list[Choice | None]:
+        """Insert entries (in chain order) in one statement; the database checks each follows the head,
+        moves the head and sets the owner's current ballot. Returns, for each entry, the choice that
+        counted for its owner before the statement."""
+        table = t.LedgerEntry.__table__
         current = t.CurrentBallot.__table__.c
+        # Written out: SQLAlchemy renders RETURNING columns unqualified, which SQLite finds ambiguous here.
         replaced = (
             select(current.choice)
-            .where(current.vote_id == int(entry.vote_id), current.owner_ref == entry.owner_ref)
+            .where(
+                current.vote_id == literal_column("ledger_entries.vote_id"),
+                current.owner_ref == literal_column("ledger_entries.owner_ref"),
+            )
             .scalar_subquery()
         )
-        values = {
-            "vote_id": int(entry.vote_id),
-            "seq": entry.seq,
-            "prev_hash": entry.prev_hash,
-            "entry_hash": entry.entry_hash,
-            "receipt": entry.receipt,
-            "kind": str(entry.kind),
-            "owner_ref": entry.owner_ref,
-            "choice": None if entry.choice is None else str(entry.choice),
-            "actor": entry.actor,
-            "at": datetime.strptime(entry.at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
-            "body": entry.line().decode("utf-8"),
-            "idempotency_key": idempotency_key,
-            "attachment": attachment,
-        }
+        rows = [
+            {
+                "vote_id": int(entry.vote_id),
+                "seq": entry.seq,
+                "prev_hash": entry.prev_hash,
+                "entry_hash": entry.entry_hash,
+                "receipt": entry.receipt,
+                "kind": str(entry.kind),
+                "owner_ref": entry.owner_ref,
+                "choice": None if entry.choice is None else str(entry.choice),
+                "actor": entry.actor,
+                "at": datetime.strptime(entry.at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
+                "body": entry.line().decode("utf-8"),
+                "idempotency_key": key,
+                "attachment": attachment,
+            }
+            for entry, key, attachment in items
+        ]
         try:
-            previous = await self._s.scalar(insert(t.LedgerEntry).values(values).returning(replaced))
+            result = await self._s.execute(insert(table).values(rows).returning(table.c.seq, replaced))
         except IntegrityError as exc:
-            # uq_ledger_entries_vote_id_idempotency_key: the same update arrived twice concurrently;
+            # uq_ledger_entries_vote_id_idempotency_key: the same update arrived twice at once (two processes);
             # otherwise the append trigger or uq_ledger_entries_vote_id_seq refused an entry that does not
-            # follow the head: two writers read the same head (the vote row lock should prevent it).
-            if idempotency_key is not None and "idempotency_key" in str(exc.orig):
-                raise DuplicateSubmissionError(idempotency_key) from exc
+            # follow the head. Nothing of the statement is kept.
+            if "idempotency_key" in str(exc.orig):
+                raise DuplicateSubmissionError(next((k for _e, k, _a in items if k), "")) from exc
             raise ConflictError(f"ledger append clashed: {exc.orig}") from exc
-        return None if previous is None else Choice(previous)
+        before: dict[int, str | None] = {seq: choice for seq, choice in result}
+        return [None if before.get(e.seq) is None else Choice(before[e.seq]) for e, _k, _a in items]
+
+    async def receipts_for_keys(self, vote_id: int, keys: Sequence[str]) -> dict[str, str]:
+        """Receipts of entries already recorded under these idempotency keys."""
+        rows = await self._s.execute(
+            select(t.LedgerEntry.idempotency_key, t.LedgerEntry.receipt).where(
+                t.LedgerEntry.vote_id == vote_id, t.LedgerEntry.idempotency_key.in_(list(keys))
+            )
+        )
+        return {key: receipt for key, receipt in rows if key is not None}
 
     async def by_idempotency_key(self, vote_id: int, key: str) -> LedgerEntry | None:
         body = await self._s.scalar(

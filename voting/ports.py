@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self
@@ -46,9 +46,10 @@ class Votes(Protocol):
 
 
 class Ledger(Protocol):
-    async def append(
-        self, entry: LedgerEntry, idempotency_key: str | None, attachment: bytes | None
-    ) -> Choice | None: ...
+    async def append_many(
+        self, items: Sequence[tuple[LedgerEntry, str | None, bytes | None]]
+    ) -> list[Choice | None]: ...
+    async def receipts_for_keys(self, vote_id: int, keys: Sequence[str]) -> dict[str, str]: ...
     async def by_idempotency_key(self, vote_id: int, key: str) -> LedgerEntry | None: ...
     async def current(self, vote_id: int) -> dict[str, Choice]: ...
     def entries(self, vote_id: int, upto_seq: int | None = None) -> AsyncIterator[LedgerEntry]: ...

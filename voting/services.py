@@ -5,6 +5,7 @@ Times come in as `now` (aware UTC); randomness (pseudonym keys) and keys come in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import IO, Any
@@ -20,6 +21,7 @@ from voting.errors import (
     VoteClosedError,
     VoteNotOpenError,
     VoteStateError,
+    VotingError,
 )
 from voting.ledger import EntryKind, FrozenRoster, LedgerEntry, next_entry, utc_iso
 from voting.model import Choice, Roster
@@ -29,8 +31,10 @@ from voting.votes import Vote, VoteStatus
 
 __all__ = [
     "BallotReceipt",
+    "BallotRequest",
     "ImportedRoster",
     "cast_ballot",
+    "cast_ballots",
     "close_vote",
     "create_community",
     "create_vote",
@@ -147,6 +151,84 @@ def _check_can_record(vote: Vote, kind: EntryKind, now: datetime) -> None:
         raise VoteClosedError(vote.id, str(vote.status), "vote after the deadline")
 
 
+@dataclass(frozen=True, slots=True)
+class BallotRequest:
+    """One ballot event to record: `unit_id` is any unit of the owner in scope; `choice` None withdraws."""
+
+    unit_id: str
+    choice: Choice | None
+    actor: str
+    now: datetime
+    kind: EntryKind = EntryKind.CAST
+    idempotency_key: str | None = None
+    proxy_name: str | None = None
+    reason: str | None = None
+    attachment: bytes | None = None
+
+
+async def cast_ballots(
+    uow: UnitOfWork, vote_id: int, requests: Sequence[BallotRequest]
+) -> list[BallotReceipt | VotingError]:
+    """Record ballots of one vote in one transaction (group commit), in the order given.
+
+    Each request gets its receipt or the VotingError that refused it (closed, out of scope, the
+    same idempotency key seen before, ...); refused requests write nothing. The vote row is locked,
+    so concurrent batches queue and the chain never forks; the database's append trigger refuses
+    any entry that does not follow the head.
+    """
+    results: list[BallotReceipt | VotingError | None] = []
+    async with uow:
+        vote = await uow.votes.get(vote_id, lock=True)
+        keys = [r.idempotency_key for r in requests if r.idempotency_key is not None]
+        seen_keys = await uow.ledger.receipts_for_keys(vote_id, keys) if keys else {}
+        head_seq, head_hash = vote.head_seq, vote.head_hash
+        pending: list[tuple[int, LedgerEntry, BallotRequest]] = []
+        for request in requests:
+            key = request.idempotency_key
+            try:
+                if key is not None and key in seen_keys:
+                    raise DuplicateSubmissionError(key, seen_keys[key])
+                _check_can_record(vote, request.kind, request.now)
+                refs = await uow.votes.frozen_unit(vote_id, request.unit_id)
+                if refs is None:
+                    raise OutOfScopeError(vote_id, request.unit_id)
+                entry = next_entry(
+                    head_seq,
+                    head_hash,
+                    vote_id=str(vote_id),
+                    kind=EntryKind.WITHDRAW if request.choice is None else request.kind,
+                    unit_ref=refs[0],
+                    owner_ref=refs[1],
+                    choice=request.choice,
+                    actor=request.actor,
+                    at=utc_iso(request.now),
+                    proxy_name=request.proxy_name,
+                    reason=request.reason,
+                    attachment_sha256=None if request.attachment is None else sha256_hex(request.attachment),
+                )
+            except VotingError as exc:
+                results.append(exc)
+                continue
+            head_seq, head_hash = entry.seq, entry.entry_hash
+            if key is not None:
+                seen_keys[key] = entry.receipt
+            pending.append((len(results), entry, request))
+            results.append(None)
+        if pending:
+            # The database checks each entry follows the head, moves the head and sets the current ballot;
+            # it returns each owner's choice from before this batch.
+            before = await uow.ledger.append_many([(e, r.idempotency_key, r.attachment) for _i, e, r in pending])
+            in_batch: dict[str, Choice | None] = {}
+            for (index, entry, _request), previous in zip(pending, before, strict=True):
+                replaced = in_batch.get(entry.owner_ref, previous) if entry.owner_ref in in_batch else previous
+                in_batch[entry.owner_ref] = entry.choice
+                results[index] = BallotReceipt(
+                    vote_id, entry.seq, entry.receipt, entry.choice, replaced, entry.entry_hash
+                )
+            await uow.commit()
+    return [r for r in results if r is not None]
+
+
 async def cast_ballot(
     uow: UnitOfWork,
     vote_id: int,
@@ -161,43 +243,12 @@ async def cast_ballot(
     reason: str | None = None,
     attachment: bytes | None = None,
 ) -> BallotReceipt:
-    """Append one ballot event to the vote's chain and make it the owner's ballot that counts.
-
-    `unit_id` is any unit of the owner in the vote's scope; `choice` None withdraws. The same
-    `idempotency_key` (a Telegram update, a paper-batch row) twice raises DuplicateSubmissionError
-    and writes nothing. The vote row is locked for the append, so concurrent casts queue and the
-    chain never forks; the unique (vote, seq) constraint backs that up.
-    """
-    async with uow:
-        vote = await uow.votes.get(vote_id, lock=True)
-        if idempotency_key is not None:
-            prior = await uow.ledger.by_idempotency_key(vote_id, idempotency_key)
-            if prior is not None:
-                raise DuplicateSubmissionError(idempotency_key, prior.receipt)
-        _check_can_record(vote, kind, now)
-        refs = await uow.votes.frozen_unit(vote_id, unit_id)
-        if refs is None:
-            raise OutOfScopeError(vote_id, unit_id)
-        unit_ref, owner_ref = refs
-        entry_kind = EntryKind.WITHDRAW if choice is None else kind
-        entry: LedgerEntry = next_entry(
-            vote.head_seq,
-            vote.head_hash,
-            vote_id=str(vote_id),
-            kind=entry_kind,
-            unit_ref=unit_ref,
-            owner_ref=owner_ref,
-            choice=choice,
-            actor=actor,
-            at=utc_iso(now),
-            proxy_name=proxy_name,
-            reason=reason,
-            attachment_sha256=None if attachment is None else sha256_hex(attachment),
-        )
-        # The database checks the entry follows the head, moves the head and sets the current ballot.
-        before = await uow.ledger.append(entry, idempotency_key, attachment)
-        await uow.commit()
-    return BallotReceipt(vote_id, entry.seq, entry.receipt, choice, before, entry.entry_hash)
+    """Record one ballot event (see cast_ballots); raise the VotingError that refuses it, if any."""
+    request = BallotRequest(unit_id, choice, actor, now, kind, idempotency_key, proxy_name, reason, attachment)
+    (result,) = await cast_ballots(uow, vote_id, [request])
+    if isinstance(result, VotingError):
+        raise result
+    return result
 
 
 async def current_tally(uow: UnitOfWork, vote_id: int) -> tuple[Vote, TallyResult]:

@@ -270,3 +270,55 @@ async def test_the_database_itself_refuses_an_entry_that_does_not_follow_the_hea
                 )
     vote = await _get(uow, vote_id)
     assert (vote.head_seq, vote.head_hash) == (1, first.entry_hash)
+
+
+async def test_a_batch_records_each_ballot_or_its_refusal_in_order(engine: AsyncEngine) -> None:
+    from voting.services import BallotRequest
+
+    uow = UnitOfWorkFactory(engine)
+    vote_id = await _setup(uow, roster_a())
+    first = await services.cast_ballot(uow(), vote_id, "101", Choice.DISAGREE, actor="a", now=T0, idempotency_key="k0")
+    results = await services.cast_ballots(
+        uow(),
+        vote_id,
+        [
+            BallotRequest("101", Choice.AGREE, "a", T0, idempotency_key="k1"),
+            BallotRequest("999", Choice.AGREE, "b", T0),  # not in the roster
+            BallotRequest("201", Choice.AGREE, "c", T0, idempotency_key="k1"),  # same key twice in one batch
+            BallotRequest("202", Choice.ABSTAIN, "c", T0, idempotency_key="k0"),  # key already recorded
+            BallotRequest("201", Choice.DISAGREE, "c", T0),
+            BallotRequest("202", Choice.AGREE, "c", T0),  # p3 again, through the other unit
+        ],
+    )
+    r1, out, dup, old, p3a, p3b = results
+    assert isinstance(r1, services.BallotReceipt) and r1.replaced is Choice.DISAGREE and r1.seq == 2
+    assert isinstance(out, OutOfScopeError)
+    assert isinstance(dup, DuplicateSubmissionError) and dup.receipt == r1.receipt
+    assert isinstance(old, DuplicateSubmissionError) and old.receipt == first.receipt
+    assert isinstance(p3a, services.BallotReceipt) and p3a.replaced is None and p3a.seq == 3
+    assert isinstance(p3b, services.BallotReceipt) and p3b.replaced is Choice.DISAGREE and p3b.seq == 4
+    _vote, result = await services.current_tally(uow(), vote_id)
+    assert result.agree.headcount == 2 and result.participating.headcount == 2
+
+
+async def test_the_appender_groups_concurrent_ballots_and_loses_none(engine: AsyncEngine) -> None:
+    from bot.appender import LedgerAppender
+    from voting.services import BallotRequest
+
+    units = [Unit(f"u{i:03d}", 5000 + i, f"o{i}") for i in range(60)]
+    uow = UnitOfWorkFactory(engine)
+    vote_id = await _setup(uow, Roster.of(units))
+    appender = LedgerAppender(uow)
+    requests = [BallotRequest(u.unit_id, Choice.AGREE, "a", T0, idempotency_key=f"k{i}") for i, u in enumerate(units)]
+    requests.append(BallotRequest("u000", Choice.DISAGREE, "a", T0, idempotency_key="k0"))  # a replayed update
+    outcomes = await asyncio.gather(*(appender.cast(vote_id, r) for r in requests), return_exceptions=True)
+    receipts = [o for o in outcomes if isinstance(o, services.BallotReceipt)]
+    assert sorted(r.seq for r in receipts) == list(range(1, 61))
+    assert isinstance(outcomes[-1], DuplicateSubmissionError)
+    async with engine.connect() as conn:
+        commits_hint = await conn.scalar(select(func.count()).select_from(t.LedgerEntry))
+    assert commits_hint == 60
+    out = io.BytesIO()
+    await services.close_vote(uow(), vote_id, T0 + timedelta(days=7), generate_private_key())
+    await services.export_bundle(uow(), vote_id, out, summary="")
+    assert verify_bundle(out.getvalue()).ok
