@@ -13,9 +13,10 @@ import logging
 from collections.abc import Callable
 
 from voting import services
-from voting.errors import ConflictError, VotingError
+from voting.errors import ConflictError, DuplicateSubmissionError, VotingError
 from voting.ports import UnitOfWork
 from voting.services import BallotReceipt, BallotRequest
+from voting.votes import Vote
 
 __all__ = ["LedgerAppender"]
 
@@ -30,6 +31,9 @@ class LedgerAppender:
         self._max_batch = max_batch
         self._queues: dict[int, list[Pending]] = {}
         self._drainers: dict[int, asyncio.Task[None]] = {}
+        # Each vote as last seen (status, deadline, ledger head): appends skip re-reading it, and the
+        # database's append trigger refuses them if it went stale.
+        self._votes: dict[int, Vote] = {}
 
     async def cast(self, vote_id: int, request: BallotRequest) -> BallotReceipt:
         """Record one ballot; returns its receipt or raises the VotingError that refused it."""
@@ -54,22 +58,32 @@ class LedgerAppender:
             self._queues.pop(vote_id, None)
 
     async def _record(self, vote_id: int, batch: list[Pending]) -> None:
+        known = self._votes.get(vote_id)
+        requests = [request for request, _f in batch]
         try:
-            results = await services.cast_ballots(self._uow(), vote_id, [request for request, _f in batch])
-        except ConflictError:
-            if len(batch) == 1:
-                results = [ConflictError("the ballot clashed with a concurrent change; please try again")]
-            else:
-                # One clash (another process took an idempotency key, say) must not sink the others.
-                for pending in batch:
+            outcome = await services.cast_ballots(self._uow(), vote_id, requests, known=known)
+        except (ConflictError, DuplicateSubmissionError) as exc:
+            self._votes.pop(vote_id, None)
+            if known is not None:
+                # What we knew went stale (another process appended, the vote closed or was extended),
+                # or a key repeated: the database refused; read the vote afresh and check every request.
+                await self._record(vote_id, batch)
+                return
+            if len(batch) > 1:
+                for pending in batch:  # one clash must not sink the others
                     await self._record(vote_id, [pending])
                 return
+            results: list[BallotReceipt | VotingError] = [exc]
         except Exception as exc:
+            self._votes.pop(vote_id, None)
             log.exception("recording %d ballot(s) for vote %d failed", len(batch), vote_id)
             for _request, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
+        else:
+            self._votes[vote_id] = outcome.vote
+            results = outcome.results
         for (_request, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)

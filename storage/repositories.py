@@ -312,14 +312,17 @@ class SqlLedger:
             for entry, key, attachment in items
         ]
         try:
-            result = await self._s.execute(insert(table).values(rows).returning(table.c.seq, replaced))
+            # Parameters apart from the statement: it is compiled once and cached ("insertmanyvalues").
+            statement = insert(table).returning(table.c.seq, replaced, sort_by_parameter_order=True)
+            result = await self._s.execute(statement, rows)
         except IntegrityError as exc:
             # uq_ledger_entries_vote_id_idempotency_key: the same update arrived twice at once (two processes);
             # otherwise the append trigger or uq_ledger_entries_vote_id_seq refused an entry that does not
             # follow the head. Nothing of the statement is kept.
             if "idempotency_key" in str(exc.orig):
                 raise DuplicateSubmissionError(next((k for _e, k, _a in items if k), "")) from exc
-            raise ConflictError(f"ledger append clashed: {exc.orig}") from exc
+            # "ledger: ..." from the append trigger: the head moved, or the vote no longer accepts entries.
+            raise ConflictError(f"ledger append refused: {exc.orig}") from exc
         before: dict[int, str | None] = {seq: choice for seq, choice in result}
         return [None if before.get(e.seq) is None else Choice(before[e.seq]) for e, _k, _a in items]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -32,6 +32,7 @@ from voting.votes import Vote, VoteStatus
 __all__ = [
     "BallotReceipt",
     "BallotRequest",
+    "BatchOutcome",
     "ImportedRoster",
     "cast_ballot",
     "cast_ballots",
@@ -166,21 +167,31 @@ class BallotRequest:
     attachment: bytes | None = None
 
 
+class BatchOutcome(NamedTuple):
+    vote: Vote  # the vote as it stands after the batch (its new ledger head)
+    results: list[BallotReceipt | VotingError]
+
+
 async def cast_ballots(
-    uow: UnitOfWork, vote_id: int, requests: Sequence[BallotRequest]
-) -> list[BallotReceipt | VotingError]:
+    uow: UnitOfWork, vote_id: int, requests: Sequence[BallotRequest], *, known: Vote | None = None
+) -> BatchOutcome:
     """Record ballots of one vote in one transaction (group commit), in the order given.
 
     Each request gets its receipt or the VotingError that refused it (closed, out of scope, the
-    same idempotency key seen before, ...); refused requests write nothing. The vote row is locked,
-    so concurrent batches queue and the chain never forks; the database's append trigger refuses
-    any entry that does not follow the head.
+    same idempotency key seen before, ...); refused requests write nothing.
+
+    Without `known`, the vote row is read and locked first, so concurrent batches queue, and every
+    request is checked here. With `known` (the vote as the caller last saw it, head included) the
+    read is skipped: the database's append trigger is the judge — it refuses an entry that does not
+    follow the head or that the vote does not accept now — and any refusal, or a repeated
+    idempotency key, fails the whole batch with ConflictError or DuplicateSubmissionError so the
+    caller can retry without `known`.
     """
     results: list[BallotReceipt | VotingError | None] = []
     async with uow:
-        vote = await uow.votes.get(vote_id, lock=True)
+        vote = known if known is not None else await uow.votes.get(vote_id, lock=True)
         keys = [r.idempotency_key for r in requests if r.idempotency_key is not None]
-        seen_keys = await uow.ledger.receipts_for_keys(vote_id, keys) if keys else {}
+        seen_keys = await uow.ledger.receipts_for_keys(vote_id, keys) if keys and known is None else {}
         head_seq, head_hash = vote.head_seq, vote.head_hash
         pending: list[tuple[int, LedgerEntry, BallotRequest]] = []
         for request in requests:
@@ -188,7 +199,8 @@ async def cast_ballots(
             try:
                 if key is not None and key in seen_keys:
                     raise DuplicateSubmissionError(key, seen_keys[key])
-                _check_can_record(vote, request.kind, request.now)
+                if known is None:
+                    _check_can_record(vote, request.kind, request.now)
                 refs = await uow.votes.frozen_unit(vote_id, request.unit_id)
                 if refs is None:
                     raise OutOfScopeError(vote_id, request.unit_id)
@@ -215,18 +227,19 @@ async def cast_ballots(
             pending.append((len(results), entry, request))
             results.append(None)
         if pending:
-            # The database checks each entry follows the head, moves the head and sets the current ballot;
-            # it returns each owner's choice from before this batch.
+            # The database checks each entry, moves the head and sets the current ballot; it returns
+            # each owner's choice from before this batch.
             before = await uow.ledger.append_many([(e, r.idempotency_key, r.attachment) for _i, e, r in pending])
             in_batch: dict[str, Choice | None] = {}
             for (index, entry, _request), previous in zip(pending, before, strict=True):
-                replaced = in_batch.get(entry.owner_ref, previous) if entry.owner_ref in in_batch else previous
+                replaced = in_batch.get(entry.owner_ref, previous)  # a stored None (withdrawn) counts too
                 in_batch[entry.owner_ref] = entry.choice
                 results[index] = BallotReceipt(
                     vote_id, entry.seq, entry.receipt, entry.choice, replaced, entry.entry_hash
                 )
             await uow.commit()
-    return [r for r in results if r is not None]
+    after = replace(vote, head_seq=head_seq, head_hash=head_hash)
+    return BatchOutcome(after, [r for r in results if r is not None])
 
 
 async def cast_ballot(
@@ -245,7 +258,7 @@ async def cast_ballot(
 ) -> BallotReceipt:
     """Record one ballot event (see cast_ballots); raise the VotingError that refuses it, if any."""
     request = BallotRequest(unit_id, choice, actor, now, kind, idempotency_key, proxy_name, reason, attachment)
-    (result,) = await cast_ballots(uow, vote_id, [request])
+    (result,) = (await cast_ballots(uow, vote_id, [request])).results
     if isinstance(result, VotingError):
         raise result
     return result

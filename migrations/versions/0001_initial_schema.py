@@ -18,13 +18,22 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-# The database keeps the hash chain straight on its own: an entry must follow the vote's head
-# (seq + 1, prev_hash = head hash); inserting it moves the head and sets the owner's current
-# ballot in the same statement, so the current ballots are always derived from the ledger.
+# The database keeps the ledger straight on its own. An entry is refused unless its vote accepts it
+# (open and the entry's time within [opens_at, closes_at); a correction only while the vote is closed,
+# i.e. in its objection period) and it follows the vote's head (seq + 1, prev_hash = head hash).
+# Inserting it moves the head and sets the owner's current ballot in the same statement, so the
+# current ballots are always derived from the ledger. The messages start with "ledger:" and name
+# which check refused the entry; storage maps them to typed errors.
 SQLITE_HEAD_TRIGGER = """
 CREATE TRIGGER trg_ledger_entries_append AFTER INSERT ON ledger_entries
 BEGIN
-    SELECT RAISE(ABORT, 'ledger chain broken: the entry does not follow the head of its vote')
+    SELECT RAISE(ABORT, 'ledger: vote does not accept this entry now')
+    WHERE NOT EXISTS (
+        SELECT 1 FROM votes WHERE id = NEW.vote_id AND (
+            (NEW.kind = 'correction' AND status = 'closed')
+            OR (NEW.kind <> 'correction' AND status = 'open' AND NEW.at >= opens_at AND NEW.at < closes_at))
+    );
+    SELECT RAISE(ABORT, 'ledger: chain broken, the entry does not follow the head of its vote')
     WHERE NOT EXISTS (
         SELECT 1 FROM votes WHERE id = NEW.vote_id AND head_seq = NEW.seq - 1 AND head_hash = NEW.prev_hash
     );
@@ -38,9 +47,16 @@ POSTGRESQL_HEAD_FUNCTION = """
 CREATE FUNCTION ledger_entries_append() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE votes SET head_seq = NEW.seq, head_hash = NEW.entry_hash
-     WHERE id = NEW.vote_id AND head_seq = NEW.seq - 1 AND head_hash = NEW.prev_hash;
+     WHERE id = NEW.vote_id AND head_seq = NEW.seq - 1 AND head_hash = NEW.prev_hash
+       AND ((NEW.kind = 'correction' AND status = 'closed')
+            OR (NEW.kind <> 'correction' AND status = 'open' AND NEW.at >= opens_at AND NEW.at < closes_at));
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'ledger chain broken: entry % does not follow the head of vote %', NEW.seq, NEW.vote_id
+        IF EXISTS (SELECT 1 FROM votes WHERE id = NEW.vote_id AND head_seq = NEW.seq - 1 AND head_hash = NEW.prev_hash)
+        THEN
+            RAISE EXCEPTION 'ledger: vote does not accept this entry now'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        RAISE EXCEPTION 'ledger: chain broken, entry % does not follow the head of vote %', NEW.seq, NEW.vote_id
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;
     INSERT INTO current_ballots (vote_id, owner_ref, seq, choice) VALUES (NEW.vote_id, NEW.owner_ref, NEW.seq, NEW.choice)

@@ -278,7 +278,7 @@ async def test_a_batch_records_each_ballot_or_its_refusal_in_order(engine: Async
     uow = UnitOfWorkFactory(engine)
     vote_id = await _setup(uow, roster_a())
     first = await services.cast_ballot(uow(), vote_id, "101", Choice.DISAGREE, actor="a", now=T0, idempotency_key="k0")
-    results = await services.cast_ballots(
+    outcome = await services.cast_ballots(
         uow(),
         vote_id,
         [
@@ -290,7 +290,8 @@ async def test_a_batch_records_each_ballot_or_its_refusal_in_order(engine: Async
             BallotRequest("202", Choice.AGREE, "c", T0),  # p3 again, through the other unit
         ],
     )
-    r1, out, dup, old, p3a, p3b = results
+    r1, out, dup, old, p3a, p3b = outcome.results
+    assert outcome.vote.head_seq == 4
     assert isinstance(r1, services.BallotReceipt) and r1.replaced is Choice.DISAGREE and r1.seq == 2
     assert isinstance(out, OutOfScopeError)
     assert isinstance(dup, DuplicateSubmissionError) and dup.receipt == r1.receipt
@@ -322,3 +323,69 @@ async def test_the_appender_groups_concurrent_ballots_and_loses_none(engine: Asy
     await services.close_vote(uow(), vote_id, T0 + timedelta(days=7), generate_private_key())
     await services.export_bundle(uow(), vote_id, out, summary="")
     assert verify_bundle(out.getvalue()).ok
+
+
+async def test_the_appender_recovers_when_what_it_knew_went_stale(engine: AsyncEngine) -> None:
+    """Another process appends, a key is replayed, the vote closes: the database refuses, the appender
+    re-reads the vote and every caller gets the right answer."""
+    from bot.appender import LedgerAppender
+    from voting.services import BallotRequest
+
+    uow = UnitOfWorkFactory(engine)
+    vote_id = await _setup(uow, roster_a())
+    ours, theirs = LedgerAppender(uow), LedgerAppender(UnitOfWorkFactory(engine))
+    first = await ours.cast(vote_id, BallotRequest("101", Choice.AGREE, "a", T0, idempotency_key="u1"))
+    await theirs.cast(vote_id, BallotRequest("102", Choice.DISAGREE, "b", T0))  # moves the head under `ours`
+    third = await ours.cast(vote_id, BallotRequest("201", Choice.AGREE, "c", T0))
+    assert (first.seq, third.seq) == (1, 3)
+    with pytest.raises(DuplicateSubmissionError) as replay:
+        await ours.cast(vote_id, BallotRequest("101", Choice.DISAGREE, "a", T0, idempotency_key="u1"))
+    assert replay.value.receipt == first.receipt
+    await services.close_vote(uow(), vote_id, T0 + timedelta(days=1), generate_private_key(), early=True)
+    with pytest.raises(VoteClosedError):
+        await ours.cast(vote_id, BallotRequest("202", Choice.AGREE, "c", T0 + timedelta(days=2)))
+    out = io.BytesIO()
+    await services.export_bundle(uow(), vote_id, out, summary="")
+    report = verify_bundle(out.getvalue())
+    assert report.ok and report.entries == 3
+
+
+async def test_the_database_refuses_an_entry_for_a_vote_that_is_not_open(engine: AsyncEngine) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from voting.ledger import next_entry, utc_iso
+
+    uow = UnitOfWorkFactory(engine)
+    vote_id = await _setup(uow, roster_a())
+    async with uow() as u:
+        refs = await u.votes.frozen_unit(vote_id, "101")
+    assert refs is not None
+    late = T0 + timedelta(days=7)  # the closing time itself is already too late
+    entry = next_entry(
+        0,
+        "",
+        vote_id=str(vote_id),
+        kind=EntryKind.CAST,
+        unit_ref=refs[0],
+        owner_ref=refs[1],
+        choice=Choice.AGREE,
+        actor="x",
+        at=utc_iso(late),
+    )
+    with pytest.raises(IntegrityError, match="does not accept"):
+        async with engine.begin() as conn:
+            await conn.execute(
+                t.LedgerEntry.__table__.insert().values(
+                    vote_id=vote_id,
+                    seq=1,
+                    prev_hash=entry.prev_hash,
+                    entry_hash=entry.entry_hash,
+                    receipt=entry.receipt,
+                    kind="cast",
+                    owner_ref=entry.owner_ref,
+                    choice="agree",
+                    actor="x",
+                    at=late,
+                    body=entry.line().decode(),
+                )
+            )
