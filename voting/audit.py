@@ -399,8 +399,6 @@ def _read_roster(zf: zipfile.ZipFile, report: VerifyReport) -> FrozenRoster | No
             if area <= 0:
                 raise ValueError("area must be more than 0")
             status = _STATUSES[row[3]]
-            if not (_REF.fullmatch(row[0]) and _REF.fullmatch(row[1])):
-                raise ValueError("unit_ref and owner_ref must be 32 lowercase hex digits")
             if row[0] in seen:
                 raise ValueError("unit appears twice")
             seen.add(row[0])
@@ -419,7 +417,13 @@ def _read_roster(zf: zipfile.ZipFile, report: VerifyReport) -> FrozenRoster | No
                 report.fail(ROSTER, "pseudonym_mismatch", number, "owner")
         units.append(unit)
     report.units = len(units)
-    return FrozenRoster(tuple(units))
+    try:
+        return FrozenRoster(tuple(units))
+    except ValueError:  # a malformed pseudonym: find the rows to name them
+        for number, row in enumerate(rows[1:], start=2):
+            if len(row) >= 2 and not (_REF.fullmatch(row[0]) and _REF.fullmatch(row[1])):
+                report.fail(ROSTER, "roster_bad", number, "unit_ref and owner_ref must be 32 lowercase hex digits")
+        return None
 
 
 def _read_public_key(
@@ -545,31 +549,30 @@ def _check_ledger(
         if not line:
             continue
         try:
-            entry = scan_line(line, number)
+            seq, prev, vote, _kind, unit_ref, owner_ref, choice, claimed, actual = scan_line(line, number)
         except LedgerFormatError as exc:
             fail(LEDGER, "ledger_bad", exc.line, exc.message)
             expected_seq += 1
             continue
         entries += 1
-        seq, claimed = entry.seq, entry.claimed_hash
-        if entry.actual_hash != claimed:
+        if actual != claimed:
             fail(LEDGER, "entry_hash", seq)
         if seq != expected_seq:
             fail(LEDGER, "entry_seq", seq, expected_seq)
-        if entry.prev_hash != prev_hash:
+        if prev != prev_hash:
             fail(LEDGER, "entry_link", seq)
-        if entry.vote_id != vote_id:
-            fail(LEDGER, "entry_vote", seq, entry.vote_id.decode(errors="replace"))
+        if vote != vote_id:
+            fail(LEDGER, "entry_vote", seq, vote.decode(errors="replace"))
         if owner_of is not None:
-            unit_owner = owner_of.get(entry.unit_ref)
+            unit_owner = owner_of.get(unit_ref)
             if unit_owner is None:
                 fail(LEDGER, "entry_unit", seq)
-            elif unit_owner != entry.owner_ref:
+            elif unit_owner != owner_ref:
                 fail(LEDGER, "entry_owner", seq)
-        if entry.choice is None:
-            latest.pop(entry.owner_ref, None)
+        if choice is None:
+            latest.pop(owner_ref, None)
         else:
-            latest[entry.owner_ref] = entry.choice
+            latest[owner_ref] = choice
         if seq in by_head:
             for check in by_head[seq]:
                 check.head_found = claimed.decode() == check.head_hash

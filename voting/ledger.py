@@ -17,9 +17,9 @@ from hashlib import sha256
 from typing import Any, NamedTuple
 
 from voting.canonical import canonical_json, sha256_hex
-from voting.model import Choice, Roster, Unit, UnitStatus, format_area
+from voting.model import DEVELOPER, Choice, Roster, Unit, UnitStatus, Weight, format_area
 from voting.rules import Rule
-from voting.tally import TallyResult, UnknownVoterError, tally
+from voting.tally import TallyResult, tally
 from voting.votes import GENESIS
 
 __all__ = [
@@ -105,7 +105,7 @@ class FrozenRoster:
 
     units: tuple[FrozenUnit, ...]
     roster_hash: str = field(init=False)
-    _counted: list[tuple[Roster, dict[str, str]]] = field(init=False, repr=False, compare=False)
+    _counted: list[_FrozenElectorate] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         units = tuple(sorted(self.units, key=lambda u: u.unit_ref))
@@ -141,11 +141,21 @@ class FrozenRoster:
             )
         )
 
-    def _counting(self) -> tuple[Roster, dict[str, str]]:
-        """The pseudonymous Roster and owner_ref -> its owner key there, built once."""
+    def _electorate(self) -> _FrozenElectorate:
+        """Owner weights as the law counts them, built once: developer-held units are one person
+        whatever their pseudonyms say; every other owner is their owner_ref."""
         if not self._counted:
-            roster = self.to_roster()
-            self._counted.append((roster, {u.owner_ref: roster.owner_of(u.unit_ref) for u in self.units}))
+            sold = UnitStatus.SOLD
+            owner_area: dict[str, int] = {}
+            developer_refs: set[str] = set()
+            for u in self.units:
+                if u.status is sold:
+                    key = u.owner_ref
+                else:
+                    key = DEVELOPER
+                    developer_refs.add(u.owner_ref)
+                owner_area[key] = owner_area.get(key, 0) + u.area
+            self._counted.append(_FrozenElectorate(owner_area, developer_refs))
         return self._counted[0]
 
     def to_roster(self) -> Roster:
@@ -159,12 +169,10 @@ class FrozenRoster:
         self, rule: Rule, choices: Mapping[str, Choice], *, non_voters_follow_majority: bool = False
     ) -> TallyResult:
         """Tally choices keyed by owner_ref (as the ledger records them) on this roster."""
-        roster, key_of = self._counting()
-        try:
-            by_key = {key_of[owner_ref]: choice for owner_ref, choice in choices.items()}
-        except KeyError as exc:
-            raise UnknownVoterError(str(exc.args[0])) from None
-        return tally(roster, rule, by_key, non_voters_follow_majority=non_voters_follow_majority)
+        electorate = self._electorate()
+        developer = electorate.developer_refs
+        by_key = {DEVELOPER if owner_ref in developer else owner_ref: c for owner_ref, c in choices.items()}
+        return tally(electorate, rule, by_key, non_voters_follow_majority=non_voters_follow_majority)
 
     def owner_refs(self) -> dict[str, str]:
         """unit_ref -> owner_ref."""
@@ -180,6 +188,16 @@ class FrozenRoster:
             if with_labels:
                 row += [u.unit_id, u.building, u.entrance, u.room, u.owner_key]
             yield row
+
+
+@dataclass(frozen=True, slots=True)
+class _FrozenElectorate:
+    owner_area: dict[str, int]
+    developer_refs: set[str]
+
+    @property
+    def total(self) -> Weight:
+        return Weight(sum(self.owner_area.values()), len(self.owner_area))
 
 
 class LedgerFormatError(ValueError):

@@ -52,6 +52,10 @@ class Choice(StrEnum):
 
 def parse_area(text: str) -> int:
     """Parse a decimal area in m² with at most two decimals into 0.01 m²; raise ValueError otherwise."""
+    if len(text) > 3 and text[-3] == "." and text.isascii():  # the common "123.45"
+        whole, frac = text[:-3], text[-2:]
+        if whole.isdigit() and frac.isdigit():
+            return int(whole) * 100 + int(frac)
     whole, dot, frac = text.partition(".")
     if not (whole.isascii() and whole.isdigit()) or (
         dot and not (0 < len(frac) <= 2 and frac.isascii() and frac.isdigit())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from voting.errors import VotingError
 from voting.model import Choice, Roster, Weight, format_area
@@ -13,6 +13,7 @@ from voting.rules import Base, Comparison, Condition, ConditionKind, Dimension, 
 __all__ = [
     "ConditionResult",
     "DimensionResult",
+    "Electorate",
     "TallyResult",
     "UnknownVoterError",
     "latest_choices",
@@ -184,8 +185,18 @@ def _majority(agree: Weight, disagree: Weight) -> Choice | None:
     return None
 
 
+class Electorate(Protocol):
+    """What a count needs: each owner's area (owner key -> 0.01 m²) and the totals."""
+
+    @property
+    def owner_area(self) -> Mapping[str, int]: ...
+
+    @property
+    def total(self) -> Weight: ...
+
+
 def tally(
-    roster: Roster,
+    roster: Electorate,
     rule: Rule,
     choices: Mapping[str, Choice],
     *,
