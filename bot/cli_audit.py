@@ -22,7 +22,7 @@ from voting import services
 from voting.audit import fingerprint, load_public_key, public_key_pem, verify_bundle
 from voting.errors import NotFoundError, VoteStateError
 
-__all__ = ["add_commands", "key_error_text"]
+__all__ = ["add_commands", "key_error_text", "write_bundle_file"]
 
 EXIT_FAILED_VERIFICATION = 1
 
@@ -57,32 +57,38 @@ def _cmd_keys_generate(_: Translator, args: argparse.Namespace, config: Config) 
     return 0
 
 
+async def write_bundle_file(
+    uow: UnitOfWorkFactory, vote_id: int, out: Path, *, pseudonymise: bool = False
+) -> dict[str, Any]:
+    """Export a closed vote's bundle to `out` with its bilingual summary; the file appears whole or not at all."""
+    vote, result = await services.current_tally(uow(), vote_id)
+    async with uow() as u:
+        stored = await u.tallies.of_vote(vote_id)
+    if not stored:
+        raise VoteStateError(vote_id, str(vote.status), "export before the vote is closed")
+    summary = render_bundle_summary(
+        vote.title,
+        result,
+        roster_hash=vote.roster_hash or "",
+        head_seq=vote.head_seq,
+        head_hash=vote.head_hash,
+        fingerprint=fingerprint(load_public_key(stored[-1].public_key.hex().encode("ascii"))),
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    try:
+        with tmp.open("wb") as fh:
+            manifest = await services.export_bundle(uow(), vote_id, fh, summary=summary, pseudonymise=pseudonymise)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return manifest
+
+
 async def _export(config: Config, vote_id: int, out: Path, pseudonymise: bool) -> dict[str, Any]:
     engine = make_engine(config.database.url)
-    uow = UnitOfWorkFactory(engine)
     try:
-        vote, result = await services.current_tally(uow(), vote_id)
-        async with uow() as u:
-            stored = await u.tallies.of_vote(vote_id)
-        if not stored:
-            raise VoteStateError(vote_id, str(vote.status), "export before the vote is closed")
-        public = load_public_key(stored[-1].public_key.hex().encode("ascii"))
-        summary = render_bundle_summary(
-            vote.title,
-            result,
-            roster_hash=vote.roster_hash or "",
-            head_seq=vote.head_seq,
-            head_hash=vote.head_hash,
-            fingerprint=fingerprint(public),
-        )
-        tmp = out.with_name(out.name + ".part")
-        try:
-            with tmp.open("wb") as fh:
-                manifest = await services.export_bundle(uow(), vote_id, fh, summary=summary, pseudonymise=pseudonymise)
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return manifest
+        return await write_bundle_file(UnitOfWorkFactory(engine), vote_id, out, pseudonymise=pseudonymise)
     finally:
         await engine.dispose()
 

@@ -10,8 +10,9 @@ import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bot.cli_audit import write_bundle_file
 from bot.i18n import Translator
-from bot.render import describe_verify_report, render_bundle_summary, render_tally
+from bot.render import describe_verify_report, render_tally
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.uow import UnitOfWorkFactory
@@ -100,18 +101,8 @@ async def _run(_: Translator, url: str, out: Path, now: datetime) -> int:
         )
         events += 3
         signed = await services.close_vote(uow(), vote_id, vote.closes_at, key)
-        closed, result = await services.current_tally(uow(), vote_id)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        summary = render_bundle_summary(
-            closed.title,
-            result,
-            roster_hash=closed.roster_hash or "",
-            head_seq=closed.head_seq,
-            head_hash=closed.head_hash,
-            fingerprint=fingerprint(key.public_key()),
-        )
-        with out.open("wb") as fh:
-            await services.export_bundle(uow(), vote_id, fh, summary=summary)
+        await write_bundle_file(uow, vote_id, out)
+        _closed, result = await services.current_tally(uow(), vote_id)
     finally:
         await engine.dispose()
 

@@ -138,6 +138,29 @@ async def test_a_later_roster_version_does_not_change_an_open_vote(engine: Async
         await services.cast_ballot(uow(), vote_id, "301", Choice.AGREE, actor="account:9", now=T0)
 
 
+async def _insert_raw(engine: AsyncEngine, vote_id: int, entry: object, at: datetime) -> None:
+    """Insert a ledger row directly, bypassing the use cases, as buggy or hostile code would."""
+    from voting.ledger import LedgerEntry
+
+    assert isinstance(entry, LedgerEntry)
+    async with engine.begin() as conn:
+        await conn.execute(
+            t.LedgerEntry.__table__.insert().values(
+                vote_id=vote_id,
+                seq=entry.seq,
+                prev_hash=entry.prev_hash,
+                entry_hash=entry.entry_hash,
+                receipt=entry.receipt,
+                kind=str(entry.kind),
+                owner_ref=entry.owner_ref,
+                choice=None if entry.choice is None else str(entry.choice),
+                actor=entry.actor,
+                at=at,
+                body=entry.line().decode(),
+            )
+        )
+
+
 async def _get(uow: UnitOfWorkFactory, vote_id: int) -> Vote:
     async with uow() as u:
         return await u.votes.get(vote_id)
@@ -252,22 +275,7 @@ async def test_the_database_itself_refuses_an_entry_that_does_not_follow_the_hea
     )  # seq 6
     for bad in (fork, skip):
         with pytest.raises(IntegrityError):
-            async with engine.begin() as conn:
-                await conn.execute(
-                    t.LedgerEntry.__table__.insert().values(
-                        vote_id=vote_id,
-                        seq=bad.seq,
-                        prev_hash=bad.prev_hash,
-                        entry_hash=bad.entry_hash,
-                        receipt=bad.receipt,
-                        kind="cast",
-                        owner_ref=bad.owner_ref,
-                        choice="agree",
-                        actor="x",
-                        at=T0,
-                        body=bad.line().decode(),
-                    )
-                )
+            await _insert_raw(engine, vote_id, bad, T0)
     vote = await _get(uow, vote_id)
     assert (vote.head_seq, vote.head_hash) == (1, first.entry_hash)
 
@@ -373,19 +381,4 @@ async def test_the_database_refuses_an_entry_for_a_vote_that_is_not_open(engine:
         at=utc_iso(late),
     )
     with pytest.raises(IntegrityError, match="does not accept"):
-        async with engine.begin() as conn:
-            await conn.execute(
-                t.LedgerEntry.__table__.insert().values(
-                    vote_id=vote_id,
-                    seq=1,
-                    prev_hash=entry.prev_hash,
-                    entry_hash=entry.entry_hash,
-                    receipt=entry.receipt,
-                    kind="cast",
-                    owner_ref=entry.owner_ref,
-                    choice="agree",
-                    actor="x",
-                    at=late,
-                    body=entry.line().decode(),
-                )
-            )
+        await _insert_raw(engine, vote_id, entry, late)
