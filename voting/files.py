@@ -172,26 +172,32 @@ def _read_csv(data: bytes, filename: str) -> Sheet:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
 
-    def fail(exc: csv.Error) -> InputFileError:
-        return InputFileError(filename, [FileProblem(Problem.UNREADABLE_FILE, row=reader.line_num, value=str(exc))])
+    def fail(exc: csv.Error, row: int) -> InputFileError:
+        return InputFileError(filename, [FileProblem(Problem.UNREADABLE_FILE, row=row, value=str(exc))])
 
+    # Row numbers count records, as a spreadsheet shows rows: a quoted cell with a line break
+    # (Alt+Enter in Excel) spans two lines of the file but is still one row.
     header: tuple[str, ...] | None = None
+    record = 0
     try:
         for fields in reader:
+            record += 1
             if any(f.strip() for f in fields):
                 header = tuple(f.strip() for f in fields)
                 break
     except csv.Error as exc:
-        raise fail(exc) from None
+        raise fail(exc, record + 1) from None
     if header is None:
         raise InputFileError(filename, [FileProblem(Problem.EMPTY_FILE)])
 
     def rows() -> Iterator[tuple[int, list[str]]]:
+        number = record
         try:
             for fields in reader:
-                yield reader.line_num, fields
+                number += 1
+                yield number, fields
         except csv.Error as exc:
-            raise fail(exc) from None
+            raise fail(exc, number + 1) from None
 
     return Sheet(header, rows())
 
@@ -345,7 +351,10 @@ def read_ballots(data: bytes, filename: str, roster: Roster) -> list[tuple[str, 
         elif unit_id not in roster:
             problems.append(FileProblem(Problem.UNKNOWN_UNIT, number, "unit_id", unit_id))
             ok = False
-        if choice is None:
+        if not choice_text:
+            problems.append(FileProblem(Problem.MISSING_VALUE, number, "choice"))
+            ok = False
+        elif choice is None:
             problems.append(
                 FileProblem(
                     Problem.UNKNOWN_CHOICE,

@@ -98,8 +98,8 @@ def _shortfall(cond: Condition, count: int, base: int, rises_with_count: bool) -
         return cond.needed(count, base) - count
     # count/base -> (count+x)/(base+x): solve x * (den - num) >= num * base - count * den.
     num, den = cond.threshold.numerator, cond.threshold.denominator
-    if den == num:
-        return None
+    if den == num:  # all of those taking part: only reachable while nobody has taken part yet
+        return 1 if base == 0 else None
     gap = num * base - count * den
     step = den - num
     x = -(-gap // step) if cond.comparison is Comparison.AT_LEAST else gap // step + 1
