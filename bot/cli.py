@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -16,7 +17,6 @@ from bot.config import Config, ConfigError, load_config
 from bot.i18n import Translator, locale_from_env, translator
 from bot.keys import KeyFileError
 from bot.render import describe_input_error, describe_rule_error, render_tally
-from storage.migrate import upgrade
 from voting.errors import InputFileError, RuleError
 from voting.files import read_ballots, read_roster
 from voting.rules import PRESETS, Rule, parse_rule_toml, preset
@@ -59,8 +59,16 @@ def load_rule(_: Translator, name_or_path: str) -> Rule:
 def _cmd_tally(_: Translator, args: argparse.Namespace, config: Config) -> int:
     del config
     rule = load_rule(_, args.rule)
-    roster = read_roster(_read_bytes(_, args.roster), args.roster)
-    ballots = read_ballots(_read_bytes(_, args.ballots), args.ballots, roster)
+    # Parsing makes millions of objects and no reference cycles: pausing the cycle collector
+    # meanwhile saves it from walking them again and again (about 1.7 s on a million units).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        roster = read_roster(_read_bytes(_, args.roster), args.roster)
+        ballots = read_ballots(_read_bytes(_, args.ballots), args.ballots, roster)
+    finally:
+        if collecting:
+            gc.enable()
     result = tally(
         roster, rule, latest_choices(roster, ballots), non_voters_follow_majority=args.non_voters_follow_majority
     )
@@ -87,6 +95,8 @@ def _config(_: Translator, args: argparse.Namespace) -> Config:
 
 
 def _cmd_db_upgrade(_: Translator, args: argparse.Namespace, config: Config) -> int:
+    from storage.migrate import upgrade
+
     upgrade(config.database.url)
     sys.stdout.write(_("Database is up to date: {url}").format(url=_safe_url(config.database.url)) + "\n")
     return 0

@@ -8,19 +8,18 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from cryptography.hazmat.primitives import serialization
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Config
 from bot.i18n import Translator
 from bot.keys import KeyFileError, write_new_signing_key
-from bot.render import describe_verify_report, render_bundle_summary
-from storage.db import make_engine
-from storage.uow import UnitOfWorkFactory
-from voting import services
-from voting.audit import fingerprint, load_public_key, public_key_pem, verify_bundle
 from voting.errors import NotFoundError, VoteStateError
+
+if TYPE_CHECKING:
+    from storage.uow import UnitOfWorkFactory
+
+# The database, crypto and audit modules are imported inside the commands that use them: `renovote
+# tally` must not pay a second of start-up for them.
 
 __all__ = ["add_commands", "key_error_text", "write_bundle_file"]
 
@@ -42,6 +41,10 @@ def key_error_text(_: Translator, exc: KeyFileError) -> str:
 
 
 def _cmd_keys_generate(_: Translator, args: argparse.Namespace, config: Config) -> int:
+    from cryptography.hazmat.primitives import serialization
+
+    from voting.audit import fingerprint, public_key_pem
+
     path = Path(args.path) if args.path else config.audit.private_key_path
     key = write_new_signing_key(path, force=args.force)
     public = key.public_key()
@@ -61,6 +64,10 @@ async def write_bundle_file(
     uow: UnitOfWorkFactory, vote_id: int, out: Path, *, pseudonymise: bool = False
 ) -> dict[str, Any]:
     """Export a closed vote's bundle to `out` with its bilingual summary; the file appears whole or not at all."""
+    from bot.render import render_bundle_summary
+    from voting import services
+    from voting.audit import fingerprint, load_public_key
+
     vote, result = await services.current_tally(uow(), vote_id)
     async with uow() as u:
         stored = await u.tallies.of_vote(vote_id)
@@ -86,6 +93,9 @@ async def write_bundle_file(
 
 
 async def _export(config: Config, vote_id: int, out: Path, pseudonymise: bool) -> dict[str, Any]:
+    from storage.db import make_engine
+    from storage.uow import UnitOfWorkFactory
+
     engine = make_engine(config.database.url)
     try:
         return await write_bundle_file(UnitOfWorkFactory(engine), vote_id, out, pseudonymise=pseudonymise)
@@ -122,6 +132,9 @@ def _parse_checkpoint(_: Translator, text: str) -> tuple[int, str]:
 
 
 def _cmd_audit_verify(_: Translator, args: argparse.Namespace, config: Config) -> int:
+    from bot.render import describe_verify_report
+    from voting.audit import load_public_key, verify_bundle
+
     del config
     key = None
     if args.public_key:

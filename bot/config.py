@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from storage.db import DEFAULT_URL
+from storage.defaults import DEFAULT_URL
 
 __all__ = ["AuditConfig", "Config", "ConfigError", "DatabaseConfig", "GeneralConfig", "load_config"]
 

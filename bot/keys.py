@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from voting.audit import generate_private_key, load_private_key, private_key_pem
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = ["KeyFileError", "load_signing_key", "write_new_signing_key"]
 
@@ -24,6 +24,8 @@ class KeyFileError(Exception):
 
 def write_new_signing_key(path: Path, *, force: bool = False) -> Ed25519PrivateKey:
     """Create a new Ed25519 key at `path`, readable by its owner only. Never overwrites unless `force`."""
+    from voting.audit import generate_private_key, private_key_pem
+
     if path.exists() and not force:
         raise KeyFileError(path, "exists")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,6 +46,8 @@ def write_new_signing_key(path: Path, *, force: bool = False) -> Ed25519PrivateK
 
 
 def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    from voting.audit import load_private_key
+
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import unicodedata
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from bot.i18n import Translator
-from voting.audit import VerifyReport
 from voting.errors import FileProblem, InputFileError, Problem, RuleError
 from voting.model import Weight, format_area
 from voting.rules import Base, Comparison, Condition, ConditionKind, Dimension, Rule
 from voting.tally import ConditionResult, TallyResult
+
+if TYPE_CHECKING:
+    from voting.audit import VerifyReport
 
 __all__ = [
     "describe_condition",

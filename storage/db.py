@@ -9,9 +9,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from storage.defaults import DEFAULT_URL
+
 __all__ = ["DEFAULT_URL", "is_sqlite", "make_engine"]
 
-DEFAULT_URL = "sqlite+aiosqlite:///var/renovote.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
