@@ -93,11 +93,20 @@ def _t(day: int):  # type: ignore[no-untyped-def]
 
 
 def floor(path: Path) -> float:
+    """Read ledger.jsonl of the same zip as the verifier does (1 MiB chunks split into lines: zipfile's
+    own readline is much slower) and chain SHA-256 over every line with the previous digest."""
     start = time.perf_counter()
     digest = b"\0" * 32
+    sha256 = hashlib.sha256
     with zipfile.ZipFile(path) as zf, zf.open("ledger.jsonl") as fh:
-        for line in fh:
-            digest = hashlib.sha256(digest + line).digest()
+        rest = b""
+        while chunk := fh.read(1 << 20):
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                digest = sha256(digest + line).digest()
+        if rest:
+            digest = sha256(digest + rest).digest()
     return time.perf_counter() - start
 
 

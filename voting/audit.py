@@ -15,6 +15,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -53,6 +54,7 @@ __all__ = [
     "load_private_key",
     "load_public_key",
     "private_key_pem",
+    "public_key_hex",
     "public_key_pem",
     "sign_tally",
     "tally_payload",
@@ -71,6 +73,11 @@ SUMMARY = "summary.txt"
 STAGES = ("preliminary", "final")
 _REF = re.compile(r"[0-9a-f]{32}")
 _STATUSES = {str(s): s for s in UnitStatus}
+#: What zipfile raises on a damaged archive, besides KeyError for a missing member: BadZipFile
+#: (bad headers, CRC), zlib.error (corrupt deflate data), EOFError/OSError (truncated),
+#: ValueError (a corrupt offset: "negative seek value"), NotImplementedError, a RuntimeError
+#: (unknown compression or version, encryption flags). Each becomes a zip_unreadable failure.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError)
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -103,6 +110,11 @@ def public_key_pem(key: Ed25519PublicKey) -> bytes:
 
 def _raw(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def public_key_hex(key: Ed25519PublicKey) -> str:
+    """The raw 32-byte public key as 64 lowercase hex digits (load_public_key reads this form too)."""
+    return _raw(key).hex()
 
 
 def load_public_key(data: bytes) -> Ed25519PublicKey:
@@ -304,6 +316,11 @@ class Failure:
     def template(self) -> str:
         return FAILURE_TEXTS[self.code]
 
+    @property
+    def params(self) -> dict[str, str]:
+        """The values the code's message template takes."""
+        return {"where": self.where, "detail": self.detail}
+
     def message(self) -> str:
         return f"{self.file}: " + self.template.format(where=self.where, detail=self.detail)
 
@@ -332,7 +349,7 @@ def _read(zf: zipfile.ZipFile, name: str, report: VerifyReport) -> bytes | None:
         return zf.read(name)
     except KeyError:
         report.fail(name, "file_missing")
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except _ZIP_ERRORS as exc:
         report.fail(name, "zip_unreadable", detail=exc)
     return None
 
@@ -365,7 +382,7 @@ def _check_manifest(zf: zipfile.ZipFile, report: VerifyReport) -> dict[str, Any]
             with zf.open(name) as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(chunk)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except _ZIP_ERRORS as exc:
             report.fail(name, "zip_unreadable", detail=exc)
             continue
         if digest.hexdigest() != expected:
@@ -377,7 +394,7 @@ def _read_roster(zf: zipfile.ZipFile, report: VerifyReport) -> FrozenRoster | No
     raw = _read(zf, ROSTER, report)
     if raw is None:
         return None
-    key_raw = zf.read(PSEUDONYM_KEY) if PSEUDONYM_KEY in zf.namelist() else None
+    key_raw = _read(zf, PSEUDONYM_KEY, report) if PSEUDONYM_KEY in zf.namelist() else None
     key = None
     if key_raw is not None:
         try:
@@ -480,10 +497,12 @@ def _read_tallies(zf: zipfile.ZipFile, key: Ed25519PublicKey | None, report: Ver
                 report.fail(name, "tally_signature")
         try:
             payload = json.loads(payload_bytes)
-            if payload.get("format") != TALLY_FORMAT:
+            if not isinstance(payload, dict) or payload.get("format") != TALLY_FORMAT:
                 raise ValueError(f"format is not {TALLY_FORMAT}")
-            head = payload["ledger_head"]
-            check = _TallyCheck(name, payload, int(head["seq"]), str(head["hash"]))
+            head_seq, head_hash = payload["ledger_head"]["seq"], payload["ledger_head"]["hash"]
+            if type(head_seq) is not int or not isinstance(head_hash, str):
+                raise ValueError("ledger_head needs an integer seq and a text hash")
+            check = _TallyCheck(name, payload, head_seq, head_hash)
         except (ValueError, KeyError, TypeError) as exc:
             report.fail(name, "tally_bad", detail=exc)
             continue
@@ -518,7 +537,7 @@ def _iter_lines(zf: zipfile.ZipFile, report: VerifyReport, expected_sha256: str 
         if expected_sha256 is None:
             report.fail(LEDGER, "file_missing")
         return
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except _ZIP_ERRORS as exc:
         report.fail(LEDGER, "zip_unreadable", detail=exc)
         return
     if expected_sha256 is not None and digest.hexdigest() != expected_sha256:
@@ -606,11 +625,18 @@ def _recount(roster: FrozenRoster, checks: list[_TallyCheck], report: VerifyRepo
             continue
         recomputed = result.as_dict()
         stated = payload.get("counts")
-        if canonical_json(recomputed) != canonical_json(stated) or payload.get("passed") is not result.passed:
+        try:
+            same_counts = canonical_json(recomputed) == canonical_json(stated)
+        except TypeError:  # a float or another value canonical JSON refuses: not what was counted
+            same_counts = False
+        if not same_counts or payload.get("passed") is not result.passed:
+            stated_counts = stated if isinstance(stated, dict) else {}
             differing = sorted(
-                k for k in set(recomputed) | set(stated or {}) if (stated or {}).get(k) != recomputed.get(k)
+                k for k in set(recomputed) | set(stated_counts) if stated_counts.get(k) != recomputed.get(k)
             )
-            report.fail(check.name, "tally_counts", detail=", ".join(differing) or "passed")
+            report.fail(
+                check.name, "tally_counts", detail=", ".join(differing) or ("counts" if not same_counts else "passed")
+            )
         report.tallies.append(
             {
                 "file": check.name,
@@ -632,7 +658,7 @@ def verify_bundle(
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         zf = zipfile.ZipFile(stream)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except _ZIP_ERRORS as exc:
         report.fail("bundle", "zip_unreadable", detail=exc)
         return report
     with zf:
@@ -649,14 +675,22 @@ def verify_bundle(
 
 
 def find_receipt(source: bytes | IO[bytes], receipt: str) -> LedgerEntry | None:
-    """The entry of a bundle whose receipt code is `receipt` (as a resident types it), if any."""
+    """The entry of a bundle whose receipt code is `receipt` (as a resident types it), if any.
+
+    A lookup, not a verification: lines that are not well-formed entries are skipped (verify_bundle
+    reports them), and the receipt is that of the entry's recomputed hash. An archive that cannot be
+    read raises zipfile's own errors (zipfile.BadZipFile, KeyError when there is no ledger.jsonl).
+    """
     wanted = normalize_receipt(receipt)
     if not wanted:
         return None
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     with zipfile.ZipFile(stream) as zf, zf.open(LEDGER) as fh:
         for number, line in enumerate(fh, start=1):
-            entry, _claimed = parse_entry_line(line, number)
+            try:
+                entry, _claimed = parse_entry_line(line, number)
+            except LedgerFormatError:
+                continue
             if entry.receipt == wanted:
                 return entry
     return None

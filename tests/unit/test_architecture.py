@@ -29,6 +29,7 @@ STDLIB_OK = {
     "io",
     "re",
     "zipfile",
+    "zlib",  # zipfile's decompressor: the verifier catches zlib.error from a damaged bundle
     "collections",
     "dataclasses",
     "decimal",

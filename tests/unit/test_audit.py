@@ -10,12 +10,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.factories import roster_a
 from voting.audit import (
     BundleWriter,
     find_receipt,
+    fingerprint,
     generate_private_key,
+    load_private_key,
+    load_public_key,
+    private_key_pem,
+    public_key_hex,
+    public_key_pem,
     sign_tally,
     tally_payload,
     verify_bundle,
@@ -350,3 +357,171 @@ def test_a_roster_row_with_a_malformed_pseudonym_is_reported_by_row() -> None:
     bundle, _ = _bundle()
     forged = _rewrite(bundle, "roster.csv", lambda d: d.replace(d.split(b"\n")[1][:32], b'x"y' + b"0" * 29, 1))
     assert ("roster.csv", "roster_bad", "2") in _codes(forged)
+
+
+# --- added: deletion, forged keys, damaged archives, malformed tallies, the report's shape ---------------
+
+
+def _members(bundle: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(bundle)) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for name, data in members.items():
+            dst.writestr(name, data)
+    return out.getvalue()
+
+
+def _forge_tally(bundle: bytes, forger: Ed25519PrivateKey, payload: object) -> bytes:
+    """A forger replaces the tally, signs it with their own key, ships that key and fixes the manifest."""
+    members = _members(bundle)
+    data = json.dumps(payload).encode()
+    members["tallies/1-preliminary.json"] = data
+    members["tallies/1-preliminary.sig"] = forger.sign(data).hex().encode() + b"\n"
+    members["public_key.pem"] = public_key_pem(forger.public_key())
+    manifest = json.loads(members["manifest.json"])
+    for name in ("tallies/1-preliminary.json", "tallies/1-preliminary.sig", "public_key.pem"):
+        manifest["files"][name] = hashlib.sha256(members[name]).hexdigest()
+    members["manifest.json"] = json.dumps(manifest).encode()
+    return _zip(members)
+
+
+@pytest.mark.parametrize("name", ["roster.csv", "ledger.jsonl", "tallies/1-preliminary.sig", "public_key.pem"])
+def test_a_deleted_file_fails_naming_the_file(name: str) -> None:
+    bundle, _ = _bundle()
+    members = _members(bundle)
+    del members[name]
+    assert (name, "file_missing", "") in _codes(_zip(members))
+
+
+def test_a_file_added_to_the_bundle_but_not_to_the_manifest_is_named() -> None:
+    bundle, _ = _bundle()
+    members = _members(bundle)
+    members["tallies/0-preliminary.json"] = b"{}"
+    assert ("tallies/0-preliminary.json", "file_unlisted", "") in _codes(_zip(members))
+
+
+def test_a_forger_re_signing_with_their_own_key_shows_their_fingerprint_and_fails_against_the_published_key() -> None:
+    bundle, _ = _bundle()
+    forger = generate_private_key()
+    with zipfile.ZipFile(io.BytesIO(bundle)) as zf:
+        payload = json.loads(zf.read("tallies/1-preliminary.json"))
+    forged = _forge_tally(bundle, forger, payload)  # the same tally, another signer
+
+    self_checked = verify_bundle(forged)
+    assert self_checked.ok and self_checked.key_from_bundle  # all the bundle can prove about itself ...
+    assert self_checked.fingerprint == fingerprint(forger.public_key())  # ... and the auditor sees whose key
+    assert self_checked.fingerprint != fingerprint(SIGNING_KEY.public_key())
+
+    codes = _codes(forged, public_key=SIGNING_KEY.public_key())
+    assert ("public_key.pem", "public_key_mismatch", "") in codes
+    assert ("tallies/1-preliminary.json", "tally_signature", "") in codes
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [1, 2],
+        {"format": "renovote-tally/1", "ledger_head": [6]},
+        {"format": "renovote-tally/1", "ledger_head": {"seq": 1e400, "hash": "0" * 64}},
+        {"format": "renovote-tally/1", "ledger_head": {"seq": "6", "hash": "0" * 64}},
+    ],
+)
+def test_a_signed_tally_of_the_wrong_shape_is_reported_not_raised(payload: object) -> None:
+    bundle, _ = _bundle()
+    assert ("tallies/1-preliminary.json", "tally_bad") in {
+        (f, c) for f, c, _w in _codes(_forge_tally(bundle, generate_private_key(), payload))
+    }
+
+
+def test_signed_counts_holding_floats_or_the_wrong_shape_fail_the_recount() -> None:
+    bundle, _ = _bundle()
+    with zipfile.ZipFile(io.BytesIO(bundle)) as zf:
+        payload = json.loads(zf.read("tallies/1-preliminary.json"))
+    for counts in ({**payload["counts"], "total": {"area_m2": 300.0, "headcount": 3.0}}, [payload["counts"]]):
+        forged = _forge_tally(bundle, generate_private_key(), {**payload, "counts": counts})
+        assert ("tallies/1-preliminary.json", "tally_counts") in {(f, c) for f, c, _w in _codes(forged)}
+
+
+def test_verification_never_raises_on_a_damaged_archive() -> None:
+    """Random byte damage anywhere in the zip: a report with failures, never a traceback."""
+    import random
+
+    bundle, _ = _bundle()
+    rng = random.Random(20261123)
+    failed = 0
+    for _ in range(400):
+        damaged = bytearray(bundle)
+        for _ in range(rng.randint(1, 3)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        report = verify_bundle(bytes(damaged))  # must return, whatever the damage
+        failed += not report.ok
+        for failure in report.failures:
+            assert failure.message()
+    assert failed > 300  # the rest hit bytes no check covers: timestamps, version fields of zip headers
+
+
+def test_every_failure_code_has_an_english_template_that_renders_with_its_params() -> None:
+    from voting.audit import FAILURE_TEXTS, Failure
+
+    for code in FAILURE_TEXTS:
+        failure = Failure("ledger.jsonl", code, "12", "detail")
+        assert failure.params == {"where": "12", "detail": "detail"}
+        assert failure.template.format(**failure.params)
+        assert failure.message().startswith("ledger.jsonl: ")
+
+
+def test_the_manifest_lists_every_file_with_its_sha256_the_fingerprint_and_the_export_kind() -> None:
+    for full in (True, False):
+        bundle, _ = _bundle(full=full)
+        members = _members(bundle)
+        manifest = json.loads(members.pop("manifest.json"))
+        assert manifest["format"] == "renovote-bundle/1" and manifest["vote_id"] == "7"
+        assert manifest["pseudonymised"] is not full
+        assert manifest["public_key_fingerprint"] == fingerprint(SIGNING_KEY.public_key())
+        assert manifest["files"] == {n: hashlib.sha256(d).hexdigest() for n, d in members.items()}
+        assert ("pseudonym_key.txt" in members) is full
+
+
+def test_the_roster_csv_writes_areas_with_two_decimals_and_labels_only_in_full_exports() -> None:
+    full = _members(_bundle()[0])["roster.csv"].decode().splitlines()
+    assert full[0].startswith("unit_ref,owner_ref,area_m2,status,unit_id,building,entrance,room")
+    assert any(line.endswith(",90.00,sold,202,,,,owner:p3") for line in full)
+    bare = _members(_bundle(full=False)[0])["roster.csv"].decode().splitlines()
+    assert bare[0] == "unit_ref,owner_ref,area_m2,status"
+    assert all(line.count(",") == 3 for line in bare)
+
+
+def test_public_keys_round_trip_as_pem_and_hex_and_have_a_grouped_fingerprint() -> None:
+    key = SIGNING_KEY.public_key()
+    assert len(public_key_hex(key)) == 64
+    assert public_key_hex(load_public_key(public_key_pem(key))) == public_key_hex(key)
+    assert public_key_hex(load_public_key(public_key_hex(key).encode())) == public_key_hex(key)
+    digest = hashlib.sha256(bytes.fromhex(public_key_hex(key))).hexdigest()[:16]
+    assert fingerprint(key) == " ".join(digest[i : i + 4] for i in range(0, 16, 4))
+    assert load_private_key(private_key_pem(SIGNING_KEY)).public_key() == key
+
+
+def test_the_signed_payload_is_the_canonical_encoding_of_the_tally() -> None:
+    bundle, entries = _bundle()
+    raw = _members(bundle)["tallies/1-preliminary.json"]
+    payload = json.loads(raw)
+    assert raw == canonical_json(payload)
+    assert payload["ledger_head"] == {"seq": entries[-1].seq, "hash": entries[-1].entry_hash}
+    assert payload["rule"] == preset("double-two-thirds").as_dict()
+    assert payload["scope"] == {"building": "", "entrance": ""}
+    assert payload["stage"] == "preliminary" and payload["non_voters_follow_majority"] is False
+    SIGNING_KEY.public_key().verify(bytes.fromhex(_members(bundle)["tallies/1-preliminary.sig"].decode()), raw)
+
+
+def test_find_receipt_skips_lines_it_cannot_read_and_returns_none_for_unknown_codes() -> None:
+    bundle, entries = _bundle()
+    damaged = _rewrite(bundle, "ledger.jsonl", lambda d: b"not json\n" + d)
+    found = find_receipt(damaged, entries[0].receipt)
+    assert found is not None and found.entry_hash == entries[0].entry_hash
+    unused = next(c for c in ("00000-00000", "00000-00001") if c not in {e.receipt for e in entries})
+    assert find_receipt(bundle, unused) is None
+    assert find_receipt(bundle, "not a code") is None
