@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -189,7 +188,3 @@ def add_commands(sub: Any, _: Translator) -> None:
         help=_("a ledger head published while voting was open; may be repeated"),
     )
     verify.set_defaults(handler=_cmd_audit_verify, needs_config=False)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -209,9 +209,6 @@ class SqlVotes:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise ConflictError(f"vote {vote.id} changed under us")
 
-    async def ids_with_status(self, status: VoteStatus) -> list[int]:
-        return list(await self._s.scalars(select(t.Vote.id).where(t.Vote.status == str(status)).order_by(t.Vote.id)))
-
     async def freeze(self, vote_id: int, roster: Roster, frozen: FrozenRoster) -> None:
         """Copy the scoped roster into the vote: later roster versions never change it."""
         by_label = {u.unit_id: u for u in frozen.units}
@@ -335,12 +332,6 @@ class SqlLedger:
         )
         return {key: receipt for key, receipt in rows if key is not None}
 
-    async def by_idempotency_key(self, vote_id: int, key: str) -> LedgerEntry | None:
-        body = await self._s.scalar(
-            select(t.LedgerEntry.body).where(t.LedgerEntry.vote_id == vote_id, t.LedgerEntry.idempotency_key == key)
-        )
-        return None if body is None else parse_entry_line(body, 0)[0]
-
     async def current(self, vote_id: int) -> dict[str, Choice]:
         rows = await self._s.execute(
             select(t.CurrentBallot.owner_ref, t.CurrentBallot.choice).where(
@@ -358,20 +349,6 @@ class SqlLedger:
         async for body in result:
             number += 1
             yield parse_entry_line(body, number)[0]
-
-    async def by_receipt(self, vote_id: int, receipt: str) -> LedgerEntry | None:
-        body = await self._s.scalar(
-            select(t.LedgerEntry.body)
-            .where(t.LedgerEntry.vote_id == vote_id, t.LedgerEntry.receipt == receipt)
-            .order_by(t.LedgerEntry.seq)
-            .limit(1)
-        )
-        return None if body is None else parse_entry_line(body, 0)[0]
-
-    async def attachment(self, vote_id: int, seq: int) -> bytes | None:
-        return await self._s.scalar(
-            select(t.LedgerEntry.attachment).where(t.LedgerEntry.vote_id == vote_id, t.LedgerEntry.seq == seq)
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,10 +200,3 @@ class Roster:
         if not units:
             raise ScopeError(f"no unit in building {scope.building!r} entrance {scope.entrance!r}")
         return Roster(units)
-
-    def buildings(self) -> list[str]:
-        return sorted({u.building for u in self.units if u.building})
-
-    def without_owner_key(self) -> list[str]:
-        """Sold units with a blank owner key: each counts as its own owner, which a worker may want to check."""
-        return [u.unit_id for u in self.units if u.status is UnitStatus.SOLD and not u.owner]

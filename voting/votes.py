@@ -51,6 +51,3 @@ class Vote:
                 raise ValueError(f"{name} must be an aware datetime (UTC)")
         if self.closes_at <= self.opens_at:
             raise ValueError("a vote must close after it opens")
-
-    def accepts_ballots_at(self, now: datetime) -> bool:
-        return self.status is VoteStatus.OPEN and self.opens_at <= now < self.closes_at
