@@ -17,10 +17,21 @@ from storage import tables as t
 from voting.errors import ConflictError, DuplicateSubmissionError, NotFoundError
 from voting.ledger import FrozenRoster, FrozenUnit, LedgerEntry, parse_entry_line
 from voting.model import AreaSource, Choice, Roster, Scope, Unit, UnitStatus
+from voting.residents import Account, Binding, Invite, Role
 from voting.rules import Rule, rule_from_dict
 from voting.votes import GENESIS, Vote, VoteStatus
 
-__all__ = ["SqlCommunities", "SqlLedger", "SqlRosters", "SqlTallies", "SqlVotes"]
+__all__ = [
+    "SqlAccounts",
+    "SqlBindings",
+    "SqlCommunities",
+    "SqlInvites",
+    "SqlLedger",
+    "SqlRoles",
+    "SqlRosters",
+    "SqlTallies",
+    "SqlVotes",
+]
 
 
 def _utc(value: datetime) -> datetime:
@@ -270,6 +281,30 @@ class SqlVotes:
                 self._frozen_cache[vote_id] = lookup
         return lookup.get(unit_id)
 
+    async def of_owner(
+        self, community_id: int, owner_key: str, statuses: Sequence[VoteStatus]
+    ) -> list[tuple[Vote, list[tuple[str, int]], str]]:
+        fu = t.FrozenUnit.__table__.c
+        votes = t.Vote.__table__
+        rows = (
+            await self._s.execute(
+                select(votes, fu.unit_id.label("fu_unit"), fu.area.label("fu_area"), fu.owner_ref.label("fu_owner_ref"))
+                .join(t.FrozenUnit.__table__, fu.vote_id == votes.c.id)
+                .where(
+                    votes.c.community_id == community_id,
+                    fu.owner_key == owner_key,
+                    votes.c.status.in_([str(s) for s in statuses]),
+                )
+                .order_by(votes.c.id, fu.unit_id)
+            )
+        ).all()
+        found: dict[int, tuple[Vote, list[tuple[str, int]], str]] = {}
+        for row in rows:
+            if row.id not in found:
+                found[row.id] = (_vote_from_row(row), [], row.fu_owner_ref)
+            found[row.id][1].append((row.fu_unit, row.fu_area))
+        return list(found.values())
+
 
 class SqlLedger:
     def __init__(self, session: AsyncSession) -> None:
@@ -350,6 +385,14 @@ class SqlLedger:
             number += 1
             yield parse_entry_line(body, number)[0]
 
+    async def of_owner(self, vote_id: int, owner_ref: str) -> list[LedgerEntry]:
+        bodies = await self._s.scalars(
+            select(t.LedgerEntry.body)
+            .where(t.LedgerEntry.vote_id == vote_id, t.LedgerEntry.owner_ref == owner_ref)
+            .order_by(t.LedgerEntry.seq)
+        )
+        return [parse_entry_line(body, 1)[0] for body in bodies]
+
 
 @dataclass(frozen=True, slots=True)
 class StoredTallyRow:
@@ -381,3 +424,239 @@ class SqlTallies:
             select(t.SignedTally).where(t.SignedTally.vote_id == vote_id).order_by(t.SignedTally.id)
         )
         return [StoredTallyRow(r.stage, r.payload, r.signature, r.public_key) for r in rows]
+
+
+def _account(row: t.Account) -> Account:
+    return Account(row.id, row.telegram_id, row.language, row.active, row.name)
+
+
+class SqlAccounts:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def _row(self, telegram_id: int) -> t.Account | None:
+        return await self._s.scalar(select(t.Account).where(t.Account.telegram_id == telegram_id))
+
+    async def get_or_add(self, telegram_id: int, name: str, now: datetime) -> Account:
+        row = await self._row(telegram_id)
+        if row is None:
+            row = t.Account(telegram_id=telegram_id, name=name[:200], active=True, created_at=now)
+            self._s.add(row)
+            try:
+                async with self._s.begin_nested():
+                    await self._s.flush()
+            except IntegrityError:  # uq_accounts_telegram_id: the user's first two updates raced
+                row = await self._row(telegram_id)
+                if row is None:
+                    raise
+        else:
+            if name and row.name != name[:200]:
+                row.name = name[:200]
+            row.active = True  # a user who writes to the bot has not blocked it (any more)
+            await self._s.flush()
+        return _account(row)
+
+    async def find(self, telegram_id: int) -> Account | None:
+        row = await self._row(telegram_id)
+        return None if row is None else _account(row)
+
+    async def get(self, telegram_id: int) -> Account:
+        row = await self._row(telegram_id)
+        if row is None:
+            raise NotFoundError("account", telegram_id)
+        return _account(row)
+
+    async def set_language(self, telegram_id: int, locale: str) -> None:
+        await self._s.execute(update(t.Account).where(t.Account.telegram_id == telegram_id).values(language=locale))
+
+    async def set_active(self, telegram_id: int, active: bool) -> None:
+        await self._s.execute(update(t.Account).where(t.Account.telegram_id == telegram_id).values(active=active))
+
+
+def _invite(row: t.InviteCode) -> Invite:
+    return Invite(
+        row.id,
+        row.community_id,
+        row.unit_id,
+        row.owner_key,
+        row.code,
+        _utc_opt(row.expires_at),
+        _utc_opt(row.revoked_at),
+        _utc_opt(row.used_at),
+    )
+
+
+class SqlInvites:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add_many(self, invites: Sequence[Invite], now: datetime) -> list[Invite]:
+        rows = [
+            t.InviteCode(
+                community_id=i.community_id,
+                unit_id=i.unit_id,
+                owner_key=i.owner_key,
+                code=i.code,
+                created_at=now,
+                expires_at=i.expires_at,
+            )
+            for i in invites
+        ]
+        self._s.add_all(rows)
+        try:
+            await self._s.flush()
+        except IntegrityError as exc:  # uq_invite_codes_code: a random code repeated (about 1 in 10^12)
+            raise ConflictError("invite code collision; issue the codes again") from exc
+        return [_invite(r) for r in rows]
+
+    async def find(self, code: str) -> Invite | None:
+        row = await self._s.scalar(select(t.InviteCode).where(t.InviteCode.code == code))
+        return None if row is None else _invite(row)
+
+    async def revoke_unused(self, community_id: int, unit_ids: Sequence[str], now: datetime) -> None:
+        table = t.InviteCode
+        for start in range(0, len(unit_ids), 500):
+            await self._s.execute(
+                update(table)
+                .where(
+                    table.community_id == community_id,
+                    table.unit_id.in_(list(unit_ids[start : start + 500])),
+                    table.used_at.is_(None),
+                    table.revoked_at.is_(None),
+                )
+                .values(revoked_at=now)
+            )
+
+    async def mark_used(self, invite_id: int, account_id: int, now: datetime) -> None:
+        result = await self._s.execute(
+            update(t.InviteCode)
+            .where(t.InviteCode.id == invite_id, t.InviteCode.used_at.is_(None))
+            .values(used_at=now, used_by=account_id)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConflictError(f"invite {invite_id} was used at the same moment")
+
+
+class SqlBindings:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(self, account_id: int, invite: Invite, now: datetime) -> int:
+        row = t.Binding(
+            account_id=account_id,
+            community_id=invite.community_id,
+            owner_key=invite.owner_key,
+            invite_code_id=invite.id,
+            created_at=now,
+        )
+        self._s.add(row)
+        try:
+            await self._s.flush()
+        except IntegrityError as exc:  # uq_bindings_invite_code_id: the code was used at the same moment
+            raise ConflictError(f"invite {invite.id} already made a binding") from exc
+        return row.id
+
+    async def _load(self, *conditions: Any) -> list[Binding]:
+        b, a, c, i = t.Binding, t.Account, t.Community, t.InviteCode
+        rows = (
+            await self._s.execute(
+                select(b, a.telegram_id, a.name, c.name.label("community_name"), i.unit_id)
+                .join(a, a.id == b.account_id)
+                .join(c, c.id == b.community_id)
+                .join(i, i.id == b.invite_code_id)
+                .where(*conditions)
+                .order_by(b.community_id, i.unit_id, b.id)
+            )
+        ).all()
+        units = await self._units({(r[0].community_id, r[0].owner_key) for r in rows})
+        return [
+            Binding(
+                r[0].id,
+                r[0].account_id,
+                r.telegram_id,
+                r.name,
+                r[0].community_id,
+                r.community_name,
+                r[0].owner_key,
+                r.unit_id,
+                tuple(units.get((r[0].community_id, r[0].owner_key), ())),
+                _utc(r[0].created_at),
+                _utc_opt(r[0].revoked_at),
+            )
+            for r in rows
+        ]
+
+    async def _units(self, owners: set[tuple[int, str]]) -> dict[tuple[int, str], list[tuple[str, int]]]:
+        """Each owner's units (id, area) in their community's latest roster version."""
+        found: dict[tuple[int, str], list[tuple[str, int]]] = {}
+        communities = {community for community, _owner in owners}
+        for community in communities:
+            version = await self._s.scalar(
+                select(t.RosterVersion.id)
+                .where(t.RosterVersion.community_id == community)
+                .order_by(t.RosterVersion.version.desc())
+                .limit(1)
+            )
+            keys = [owner for c, owner in owners if c == community]
+            if version is None:
+                continue
+            # The unit's owner key is derived as voting.model.Unit.owner_key does; rows keep the owner as given.
+            rows = await self._s.execute(
+                select(
+                    t.RosterUnit.unit_id,
+                    t.RosterUnit.area,
+                    t.RosterUnit.owner,
+                    t.RosterUnit.status,
+                ).where(t.RosterUnit.roster_version_id == version)
+            )
+            wanted = set(keys)
+            for unit_id, area, owner, status in rows:
+                key = Unit(unit_id, area, owner, UnitStatus(status)).owner_key
+                if key in wanted:
+                    found.setdefault((community, key), []).append((unit_id, area))
+        return found
+
+    async def get(self, binding_id: int) -> Binding:
+        found = await self._load(t.Binding.id == binding_id)
+        if not found:
+            raise NotFoundError("binding", binding_id)
+        return found[0]
+
+    async def by_invite(self, invite_id: int) -> Binding | None:
+        found = await self._load(t.Binding.invite_code_id == invite_id)
+        return found[0] if found else None
+
+    async def of_account(self, account_id: int) -> list[Binding]:
+        return await self._load(t.Binding.account_id == account_id, t.Binding.revoked_at.is_(None))
+
+    async def of_community(self, community_id: int) -> list[Binding]:
+        return await self._load(t.Binding.community_id == community_id, t.Binding.revoked_at.is_(None))
+
+    async def revoke(self, binding_id: int, now: datetime) -> None:
+        await self._s.execute(
+            update(t.Binding).where(t.Binding.id == binding_id, t.Binding.revoked_at.is_(None)).values(revoked_at=now)
+        )
+
+
+class SqlRoles:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def grant(self, account_id: int, community_id: int, role: Role, now: datetime) -> None:
+        exists = await self._s.scalar(
+            select(t.Role.id).where(
+                t.Role.account_id == account_id, t.Role.community_id == community_id, t.Role.role == str(role)
+            )
+        )
+        if exists is None:
+            self._s.add(t.Role(account_id=account_id, community_id=community_id, role=str(role), granted_at=now))
+            try:
+                await self._s.flush()
+            except IntegrityError as exc:  # uq_roles_account_id_community_id_role: granted twice at once
+                raise ConflictError("role granted twice at once") from exc
+
+    async def of_account(self, account_id: int) -> list[tuple[int, Role]]:
+        rows = await self._s.execute(
+            select(t.Role.community_id, t.Role.role).where(t.Role.account_id == account_id).order_by(t.Role.id)
+        )
+        return [(community, Role(role)) for community, role in rows]

@@ -108,7 +108,11 @@ class FrozenUnit(Base):
     """The roster of a vote as it was when the vote opened; later roster edits never touch it."""
 
     __tablename__ = "frozen_units"
-    __table_args__ = (UniqueConstraint("vote_id", "unit_ref"), CheckConstraint("area > 0", name="area_positive"))
+    __table_args__ = (
+        UniqueConstraint("vote_id", "unit_ref"),
+        CheckConstraint("area > 0", name="area_positive"),
+        Index(None, "owner_key", "vote_id"),  # a resident's votes: the owner's units in each frozen roster
+    )
     vote_id: Mapped[int] = mapped_column(ForeignKey("votes.id", ondelete="CASCADE"), primary_key=True)
     unit_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     building: Mapped[str] = mapped_column(String(50))
@@ -191,13 +195,16 @@ class Account(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     language: Mapped[str | None] = mapped_column(String(10))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)  # False after Telegram answered 403 (blocked)
     created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")  # Telegram display name
 
 
 class InviteCode(Base):
+    """A one-time code printed for one unit; `used_at` is set once, by the binding it made."""
+
     __tablename__ = "invite_codes"
-    __table_args__ = (UniqueConstraint("code"),)
+    __table_args__ = (UniqueConstraint("code"), Index(None, "community_id", "unit_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="RESTRICT"))
     unit_id: Mapped[str] = mapped_column(String(100))
@@ -206,13 +213,15 @@ class InviteCode(Base):
     created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
     expires_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
     revoked_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+    used_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
 
 
 class Binding(Base):
     """An account bound to an owner of a community through one invite code (used once)."""
 
     __tablename__ = "bindings"
-    __table_args__ = (UniqueConstraint("invite_code_id"), UniqueConstraint("account_id", "community_id", "owner_key"))
+    __table_args__ = (UniqueConstraint("invite_code_id"), Index(None, "account_id"), Index(None, "community_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="RESTRICT"))
@@ -220,3 +229,18 @@ class Binding(Base):
     invite_code_id: Mapped[int] = mapped_column(ForeignKey("invite_codes.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
     revoked_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+
+
+class Role(Base):
+    """A worker or auditor of one community; granted by an admin named in the config."""
+
+    __tablename__ = "roles"
+    __table_args__ = (
+        UniqueConstraint("account_id", "community_id", "role"),
+        CheckConstraint("role IN ('worker', 'auditor')", name="role_known"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="RESTRICT"))
+    role: Mapped[str] = mapped_column(String(20))
+    granted_at: Mapped[datetime] = mapped_column(UTC_DATETIME)

@@ -9,8 +9,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.repositories import (
+    SqlAccounts,
+    SqlBindings,
     SqlCommunities,
+    SqlInvites,
     SqlLedger,
+    SqlRoles,
     SqlRosters,
     SqlTallies,
     SqlVotes,
@@ -38,6 +42,10 @@ class SqlUnitOfWork:
         self.votes = SqlVotes(session, self._frozen_cache)
         self.ledger = SqlLedger(session)
         self.tallies = SqlTallies(session)
+        self.accounts = SqlAccounts(session)
+        self.invites = SqlInvites(session)
+        self.bindings = SqlBindings(session)
+        self.roles = SqlRoles(session)
         await session.begin()
         return self
 

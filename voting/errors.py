@@ -8,11 +8,21 @@ from typing import Any
 
 __all__ = [
     "N_",
+    "ConflictError",
+    "DuplicateSubmissionError",
     "FileProblem",
     "InputFileError",
+    "InviteError",
+    "NotBoundError",
+    "NotFoundError",
+    "OutOfScopeError",
+    "PermissionDeniedError",
     "Problem",
     "RuleError",
     "ScopeError",
+    "VoteClosedError",
+    "VoteNotOpenError",
+    "VoteStateError",
     "VotingError",
 ]
 
@@ -127,3 +137,30 @@ class DuplicateSubmissionError(VotingError):
 
 class ConflictError(VotingError):
     """A concurrent change won a race the database decided (a retry may succeed)."""
+
+
+class InviteError(VotingError):
+    """An invite code that cannot bind: `reason` is one of unknown, used, revoked, expired."""
+
+    def __init__(self, reason: str, code: str) -> None:
+        self.reason = reason
+        self.code = code
+        super().__init__(f"invite code {code!r}: {reason}")
+
+
+class NotBoundError(VotingError):
+    """The account is bound to no owner (or not to one in this vote's scope)."""
+
+    def __init__(self, telegram_id: int) -> None:
+        self.telegram_id = telegram_id
+        super().__init__(f"account {telegram_id} is not bound to any owner")
+
+
+class PermissionDeniedError(VotingError):
+    """The account lacks the role this action needs in this community."""
+
+    def __init__(self, telegram_id: int, role: str, community_id: int | None) -> None:
+        self.telegram_id = telegram_id
+        self.role = role
+        self.community_id = community_id
+        super().__init__(f"account {telegram_id} is not {role} of community {community_id}")
