@@ -20,9 +20,10 @@ $(LOCALES)/%/LC_MESSAGES/renovote.mo: $(LOCALES)/%/LC_MESSAGES/renovote.po $(STA
 
 install: $(STAMP) $(MO_FILES)
 
+# The bot from config.toml; with no Telegram token configured, the local sandbox (web chat + demo).
 run: install
 	$(VENV)/bin/renovote db upgrade
-	$(VENV)/bin/renovote demo
+	$(VENV)/bin/renovote run --sandbox-without-token
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from bot.cli_audit import CommandError, key_error_text
 from bot.cli_audit import add_commands as add_audit_commands
+from bot.cli_bot import add_commands as add_bot_commands
 from bot.config import Config, ConfigError, load_config
 from bot.i18n import Translator, locale_from_env, translator
 from bot.keys import KeyFileError
@@ -132,6 +133,7 @@ def build_parser(_: Translator) -> argparse.ArgumentParser:
     d.add_argument("--out", default="var", help=_("folder for the demo bundle (default: var)"))
     d.set_defaults(handler=_cmd_demo)
     add_audit_commands(sub, _)
+    add_bot_commands(sub, _)
     db = sub.add_parser("db", help=_("database maintenance"))
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = db_sub.add_parser("upgrade", help=_("apply the database migrations"))

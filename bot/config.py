@@ -16,7 +16,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from storage.defaults import DEFAULT_URL
 
-__all__ = ["AuditConfig", "Config", "ConfigError", "DatabaseConfig", "GeneralConfig", "load_config"]
+__all__ = [
+    "AuditConfig",
+    "Config",
+    "ConfigError",
+    "DatabaseConfig",
+    "GeneralConfig",
+    "SandboxConfig",
+    "TelegramConfig",
+    "load_config",
+]
 
 
 def N_(message: str) -> str:
@@ -53,10 +62,29 @@ class AuditConfig:
 
 
 @dataclass(frozen=True)
+class TelegramConfig:
+    token: str = ""  # empty: no bot configured (make run starts the sandbox instead)
+    api_base: str = "https://api.telegram.org"
+    mode: str = "polling"  # or "webhook"
+    webhook_url: str = ""  # the public https URL Telegram posts to (path /telegram/webhook is appended)
+    webhook_secret: str = ""
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8081
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True)
 class Config:
     general: GeneralConfig = field(default_factory=GeneralConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     source: Path | None = None
 
 
@@ -64,10 +92,64 @@ _SECTIONS: Mapping[str, set[str]] = {
     "general": {"default_locale", "timezone"},
     "database": {"url"},
     "audit": {"private_key_path"},
+    "telegram": {"token", "api_base", "mode", "webhook_url", "webhook_secret", "webhook_host", "webhook_port"},
+    "sandbox": {"host", "port"},
 }
 
 ENV_DATABASE_URL = "RENOVOTE_DATABASE_URL"
 ENV_AUDIT_KEY = "RENOVOTE_AUDIT_KEY_PATH"
+ENV_TOKEN = "RENOVOTE_TELEGRAM_TOKEN"
+ENV_WEBHOOK_SECRET = "RENOVOTE_WEBHOOK_SECRET"
+
+
+def _port(section: Mapping[str, Any], name: str, key: str, default: int) -> int:
+    value = section.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ConfigError(N_("{key}: expected a port number from 1 to 65535, got {value!r}"), key=key, value=value)
+    return value
+
+
+def _telegram(raw: Mapping[str, Any], env: Mapping[str, str]) -> TelegramConfig:
+    token = env.get(ENV_TOKEN) or raw.get("token", "")
+    if not isinstance(token, str):
+        raise ConfigError(
+            N_('{key}: expected the token from @BotFather in quotes, like "123456:ABC..."'), key="telegram.token"
+        )
+    token = token.strip()
+    if token and (":" not in token or not token.split(":", 1)[0].isdigit()):
+        raise ConfigError(
+            N_('{key}: this does not look like a bot token; copy it from @BotFather, like "123456:ABC-DEF..."'),
+            key="telegram.token",
+        )
+    api_base = _string(raw, "api_base", "telegram.api_base", TelegramConfig.api_base)
+    if not api_base.startswith(("http://", "https://")):
+        raise ConfigError(N_('{key}: expected a URL such as "https://api.telegram.org"'), key="telegram.api_base")
+    mode = _string(raw, "mode", "telegram.mode", "polling")
+    if mode not in ("polling", "webhook"):
+        raise ConfigError(N_('{key}: use "polling" or "webhook"'), key="telegram.mode")
+    webhook_url = str(raw.get("webhook_url", "")).strip()
+    secret = env.get(ENV_WEBHOOK_SECRET) or str(raw.get("webhook_secret", "")).strip()
+    if mode == "webhook":
+        if not webhook_url.startswith(("https://", "http://")):
+            raise ConfigError(
+                N_('{key}: webhook mode needs the public URL Telegram posts to, like "https://bot.example.org"'),
+                key="telegram.webhook_url",
+            )
+        if not 16 <= len(secret) <= 256 or not all(c.isalnum() or c in "_-" for c in secret):
+            raise ConfigError(
+                N_("{key}: webhook mode needs a secret of 16-256 letters, digits, _ or - (or set {env})"),
+                key="telegram.webhook_secret",
+                env=ENV_WEBHOOK_SECRET,
+            )
+    return TelegramConfig(
+        token=token,
+        api_base=api_base,
+        mode=mode,
+        webhook_url=webhook_url,
+        webhook_secret=secret,
+        webhook_host=_string(raw, "webhook_host", "telegram.webhook_host", "127.0.0.1"),
+        webhook_port=_port(raw, "webhook_port", "telegram.webhook_port", 8081),
+    )
 
 
 def _string(section: Mapping[str, Any], name: str, key: str, default: str) -> str:
@@ -105,7 +187,9 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
                     key=f"{name}.{key}",
                     known=", ".join(sorted(_SECTIONS[name])),
                 )
-    general_raw, db_raw, audit_raw = (data.get(s, {}) for s in ("general", "database", "audit"))
+    general_raw, db_raw, audit_raw, telegram_raw, sandbox_raw = (
+        data.get(s, {}) for s in ("general", "database", "audit", "telegram", "sandbox")
+    )
     general = GeneralConfig(
         default_locale=_string(general_raw, "default_locale", "general.default_locale", "zh_CN"),
         timezone=_string(general_raw, "timezone", "general.timezone", "Asia/Shanghai"),
@@ -129,4 +213,10 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     key_path = env.get(ENV_AUDIT_KEY) or _string(
         audit_raw, "private_key_path", "audit.private_key_path", str(AuditConfig.private_key_path)
     )
-    return Config(general, DatabaseConfig(url), AuditConfig(Path(key_path)), path)
+    sandbox = SandboxConfig(
+        host=_string(sandbox_raw, "host", "sandbox.host", "127.0.0.1"),
+        port=_port(sandbox_raw, "port", "sandbox.port", 8080),
+    )
+    return Config(
+        general, DatabaseConfig(url), AuditConfig(Path(key_path)), _telegram(telegram_raw, env), sandbox, path
+    )

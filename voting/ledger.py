@@ -32,6 +32,7 @@ __all__ = [
     "next_entry",
     "normalize_receipt",
     "parse_entry_line",
+    "parse_utc",
     "receipt_of",
     "ref",
     "scan_line",
@@ -63,6 +64,11 @@ def utc_iso(moment: datetime) -> str:
     if moment.utcoffset() is None:
         raise ValueError("naive datetime: pass an aware UTC time")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(text: str) -> datetime:
+    """The inverse of utc_iso."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def receipt_of(entry_hash: str) -> str:

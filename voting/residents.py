@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from voting.errors import InviteError, NotBoundError, NotFoundError, PermissionDeniedError
+from voting.errors import InviteError, NotBoundError, NotFoundError, OutOfScopeError, PermissionDeniedError
 from voting.ledger import LedgerEntry
 from voting.model import Choice
 from voting.ports import UnitOfWork
@@ -33,6 +33,7 @@ __all__ = [
     "my_bindings",
     "new_code",
     "normalize_code",
+    "owner_vote",
     "owner_votes",
     "require_role",
     "revoke_binding",
@@ -226,7 +227,9 @@ async def revoke_binding(uow: UnitOfWork, telegram_id: int, binding_id: int, now
     return binding
 
 
-async def grant_role(uow: UnitOfWork, telegram_id: int, community_id: int, role: Role, name: str, now: datetime) -> None:
+async def grant_role(
+    uow: UnitOfWork, telegram_id: int, community_id: int, role: Role, name: str, now: datetime
+) -> None:
     """Give an account a role in a community (the admin does this; the sandbox seeds it). Idempotent."""
     async with uow:
         await uow.communities.name(community_id)
@@ -273,3 +276,12 @@ async def owner_votes(
                 found.append(OwnerVote(vote, binding.owner_key, tuple(units), choice, entries))
     found.sort(key=lambda ov: (ov.vote.closes_at, ov.vote.id), reverse=True)
     return found
+
+
+async def owner_vote(uow: UnitOfWork, telegram_id: int, vote_id: int) -> OwnerVote:
+    """One vote as the account's owner sees it, whatever its status; OutOfScopeError when it is not theirs
+    (a forged or stale button), NotBoundError when the account is bound to nobody."""
+    for seen in await owner_votes(uow, telegram_id, tuple(VoteStatus)):
+        if seen.vote.id == vote_id:
+            return seen
+    raise OutOfScopeError(vote_id, "")

@@ -1,0 +1,25 @@
+"""One router per feature, built in factories (a router attaches to one parent only)."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from bot.context import BotContext
+from bot.handlers.errors import build_errors_router
+from bot.handlers.resident import build_fallback_router, build_resident_router
+from bot.handlers.votes import build_votes_router
+from bot.handlers.worker import build_worker_router
+
+__all__ = ["build_root_router"]
+
+
+def build_root_router(ctx: BotContext) -> Router:
+    root = Router(name="root")
+    root.include_routers(
+        build_errors_router(ctx),
+        build_resident_router(),
+        build_votes_router(),
+        build_worker_router(),
+        build_fallback_router(),
+    )
+    return root

@@ -1,0 +1,47 @@
+"""The one error handler: core errors become texts, anything else an apology and a log line."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import ErrorEvent
+
+from bot.context import BotContext
+from bot.i18n import Translator, translator
+from bot.texts import describe_error
+from voting.errors import OutOfScopeError, VotingError
+
+__all__ = ["build_errors_router"]
+
+log = logging.getLogger(__name__)
+
+
+def build_errors_router(ctx: BotContext) -> Router:
+    router = Router(name="errors")
+
+    @router.errors()
+    async def on_error(event: ErrorEvent, _: Translator | None = None) -> None:
+        update = event.update
+        exc = event.exception
+        tr = _ or translator(ctx.default_locale)
+        if isinstance(exc, VotingError):
+            if isinstance(exc, OutOfScopeError):
+                log.warning("update %s: refused %s", update.update_id, exc)
+            else:
+                log.info("update %s: %s", update.update_id, exc)
+            text = describe_error(ctx, tr, exc)
+        else:
+            log.error("update %s failed", update.update_id, exc_info=exc)
+            text = tr("Sorry, something went wrong on our side. Please try again in a minute.")
+        try:
+            if update.callback_query is not None:
+                query = update.callback_query
+                await query.answer(text[:200], show_alert=True)
+            elif update.message is not None:
+                await update.message.answer(text)
+        except TelegramAPIError:  # the user blocked the bot, or the query expired: nothing more to tell
+            log.info("update %s: could not deliver the error text", update.update_id)
+
+    return router

@@ -1,0 +1,84 @@
+"""Community workers: the accounts bound to homes of their community, and unbinding one."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+from bot.callbacks import BindingCb
+from bot.context import BotContext
+from bot.handlers.votes import edit
+from bot.i18n import Translator
+from bot.keyboards import MenuButton, revoke_ask_button, revoke_confirm_buttons
+from voting import residents
+from voting.errors import PermissionDeniedError
+from voting.residents import Binding, Role
+
+__all__ = ["build_worker_router"]
+
+PAGE = 40  # bindings a message: well under Telegram's 4096 characters and 100 buttons
+
+
+def _line(ctx: BotContext, binding: Binding) -> str:
+    name = binding.account_name or str(binding.telegram_id)
+    return f"{binding.unit_id} · {name} · {ctx.local(binding.created_at)}"
+
+
+def build_worker_router() -> Router:
+    router = Router(name="worker")
+
+    @router.message(Command("bindings"))
+    @router.message(MenuButton("bindings"))
+    async def list_bindings(message: Message, ctx: BotContext, _: Translator) -> None:
+        assert message.from_user is not None
+        communities = [
+            c for c, role in await residents.roles_of(ctx.uow(), message.from_user.id) if role is Role.WORKER
+        ]
+        if not communities:
+            raise PermissionDeniedError(message.from_user.id, str(Role.WORKER), None)
+        for community_id in communities:
+            bindings = await residents.bindings_of_community(ctx.uow(), message.from_user.id, community_id)
+            if not bindings:
+                await message.answer(_("No account is bound to a home of this community yet."))
+                continue
+            for start in range(0, len(bindings), PAGE):
+                page = bindings[start : start + PAGE]
+                header = _("Bound accounts ({community}), {first}–{last} of {count}:").format(
+                    community=page[0].community_name, first=start + 1, last=start + len(page), count=len(bindings)
+                )
+                text = "\n".join([header, *(_line(ctx, b) for b in page)])
+                rows = [revoke_ask_button(_, b.id, f"{b.unit_id} · {b.account_name or b.telegram_id}") for b in page]
+                await message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+    @router.callback_query(BindingCb.filter())
+    async def binding_button(query: CallbackQuery, callback_data: BindingCb, ctx: BotContext, _: Translator) -> None:
+        if callback_data.action == "ask":
+            # Check the role before showing anything about the binding.
+            bindings = {
+                b.id: b
+                for c, role in await residents.roles_of(ctx.uow(), query.from_user.id)
+                if role is Role.WORKER
+                for b in await residents.bindings_of_community(ctx.uow(), query.from_user.id, c)
+            }
+            binding = bindings.get(callback_data.binding_id)
+            if binding is None:
+                await query.answer(_("This binding no longer exists or is not in your community."), show_alert=True)
+                return
+            await query.answer()
+            if query.message is not None:
+                await query.message.answer(
+                    _("Unbind {line}? That account can no longer vote for this home until it uses a new code.").format(
+                        line=_line(ctx, binding)
+                    ),
+                    reply_markup=revoke_confirm_buttons(_, binding.id),
+                )
+            return
+        if callback_data.action == "revoke":
+            binding = await residents.revoke_binding(ctx.uow(), query.from_user.id, callback_data.binding_id, ctx.now())
+            await query.answer(_("Unbound"))
+            await edit(query, _("Unbound: {line}").format(line=_line(ctx, binding)), None)
+            return
+        await query.answer(_("This button is no longer valid. Please open the menu again."), show_alert=True)
+
+    return router

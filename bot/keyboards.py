@@ -1,0 +1,134 @@
+"""Keyboards: a persistent reply-keyboard menu (no slash command ever needed) and large inline buttons."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from aiogram.filters import Filter
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+)
+
+from bot.callbacks import BindingCb, LangCb, VoteCb
+from bot.i18n import LOCALES, Translator, translator
+from voting.model import Choice
+
+__all__ = ["MenuButton", "choice_label", "main_menu", "menu_label"]
+
+
+def N_(message: str) -> str:
+    return message
+
+
+MENU = {
+    "votes": N_("🗳 Votes"),
+    "my": N_("📋 My ballots"),
+    "help": N_("❓ Help"),
+    "language": N_("🌐 Language"),
+    "bindings": N_("👥 Bindings"),
+}
+
+CHOICES = {
+    Choice.AGREE: N_("✅ Agree"),
+    Choice.DISAGREE: N_("❌ Disagree"),
+    Choice.ABSTAIN: N_("⚪ Abstain"),
+}
+
+
+def menu_label(_: Translator, action: str) -> str:
+    return _(MENU[action])
+
+
+def choice_label(_: Translator, choice: Choice) -> str:
+    return _(CHOICES[choice])
+
+
+@cache
+def _labels(action: str) -> frozenset[str]:
+    return frozenset(translator(locale)(MENU[action]) for locale in LOCALES)
+
+
+class MenuButton(Filter):
+    """Matches a menu button's text in any language (the user may have switched language since)."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+
+    async def __call__(self, message: Message) -> bool:
+        return message.text is not None and message.text.strip() in _labels(self.action)
+
+
+def main_menu(_: Translator, *, bound: bool, worker: bool = False) -> ReplyKeyboardMarkup:
+    rows = []
+    if bound:
+        rows.append([KeyboardButton(text=menu_label(_, "votes")), KeyboardButton(text=menu_label(_, "my"))])
+    if worker:
+        rows.append([KeyboardButton(text=menu_label(_, "bindings"))])
+    rows.append([KeyboardButton(text=menu_label(_, "help")), KeyboardButton(text=menu_label(_, "language"))])
+    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
+
+
+def vote_buttons(_: Translator, vote_id: int) -> InlineKeyboardMarkup:
+    """One large button per row: easier to hit for elderly residents."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=choice_label(_, c), callback_data=VoteCb(action="pick", vote_id=vote_id, choice=str(c)).pack()
+                )
+            ]
+            for c in (Choice.AGREE, Choice.DISAGREE, Choice.ABSTAIN)
+        ]
+    )
+
+
+def confirm_buttons(_: Translator, vote_id: int, choice: Choice, nonce: str) -> InlineKeyboardMarkup:
+    ok = VoteCb(action="ok", vote_id=vote_id, choice=str(choice), nonce=nonce).pack()
+    back = VoteCb(action="card", vote_id=vote_id).pack()
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=_("✔ Yes, submit"), callback_data=ok)],
+            [InlineKeyboardButton(text=_("↩ Back"), callback_data=back)],
+        ]
+    )
+
+
+def change_button(_: Translator, vote_id: int) -> InlineKeyboardMarkup:
+    card = VoteCb(action="card", vote_id=vote_id).pack()
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=_("🔁 Change my vote"), callback_data=card)]]
+    )
+
+
+def open_vote_button(_: Translator, vote_id: int, title: str) -> list[InlineKeyboardButton]:
+    return [InlineKeyboardButton(text=title[:60], callback_data=VoteCb(action="card", vote_id=vote_id).pack())]
+
+
+def language_buttons() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text="简体中文", callback_data=LangCb(locale="zh_CN").pack())],
+            [InlineKeyboardButton(text="English", callback_data=LangCb(locale="en").pack())],
+        ]
+    )
+
+
+def revoke_ask_button(_: Translator, binding_id: int, label: str) -> list[InlineKeyboardButton]:
+    data = BindingCb(action="ask", binding_id=binding_id).pack()
+    return [InlineKeyboardButton(text=_("Unbind {label}").format(label=label), callback_data=data)]
+
+
+def revoke_confirm_buttons(_: Translator, binding_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=_("✔ Yes, unbind"), callback_data=BindingCb(action="revoke", binding_id=binding_id).pack()
+                )
+            ],
+        ]
+    )
