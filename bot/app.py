@@ -86,9 +86,12 @@ class Running:
     task: asyncio.Task[None] | None = None
     runner: web.AppRunner | None = None
 
-    async def stop(self) -> None:
+    async def stop(self, wake: Callable[[], None] | None = None) -> None:
+        """`wake` ends a long poll in flight at once (the sandbox can; Telegram's returns within its timeout)."""
         if self.task is not None:
             await self.dispatcher.stop_polling()
+            if wake is not None:
+                wake()
             try:
                 await asyncio.wait_for(self.task, 10)
             except (TimeoutError, RuntimeError):

@@ -73,7 +73,7 @@ def units_text(_: Translator, units: Sequence[tuple[str, int]]) -> str:
 
 
 def bound_text(_: Translator, binding: Binding) -> str:
-    return _("Linked. You now vote for: {units} in {community}.").format(
+    return _("Linked to {community}. You now vote for: {units}.").format(
         units=units_text(_, binding.units or ((binding.unit_id, 0),)), community=binding.community_name
     )
 

@@ -84,9 +84,9 @@ def build_votes_router() -> Router:
     async def vote_button(query: CallbackQuery, callback_data: VoteCb, ctx: BotContext, _: Translator) -> None:
         seen = await residents.owner_vote(ctx.uow(), query.from_user.id, callback_data.vote_id)
         if callback_data.action == "card":
-            await query.answer()
             text, markup = await _card(ctx, _, seen)
             await edit(query, text, markup)
+            await query.answer()
             return
         try:
             choice = Choice(callback_data.choice)
@@ -96,11 +96,11 @@ def build_votes_router() -> Router:
             return
         _check_open(ctx, seen)
         if callback_data.action == "pick":
-            await query.answer()
             nonce = ctx.random_bytes(5).hex()
             await edit(
                 query, confirm_text(_, seen.vote, choice, seen.choice), confirm_buttons(_, seen.vote.id, choice, nonce)
             )
+            await query.answer()
             return
         if callback_data.action != "ok" or not callback_data.nonce:
             await query.answer(_("This button is no longer valid. Please open the menu again."), show_alert=True)
@@ -119,8 +119,8 @@ def build_votes_router() -> Router:
             # A double tap or a redelivered update: the first one stands; say so, once more.
             await query.answer(_("Already recorded. Receipt code: {receipt}").format(receipt=exc.receipt or "—"))
             return
-        await query.answer(_("Recorded"))
         await edit(query, receipt_text(ctx, _, seen.vote, receipt), change_button(_, seen.vote.id))
+        await query.answer(_("Recorded"))
 
     @router.message(Command("my"))
     @router.message(MenuButton("my"))

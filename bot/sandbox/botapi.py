@@ -412,6 +412,10 @@ class BotApiServer:
                 await asyncio.wait_for(self._changed.wait_for(lambda: self.version(chat_id) != version), timeout)
         return self.version(chat_id)
 
+    def wake(self) -> None:
+        """End a getUpdates long poll in flight (it answers with what is pending, maybe nothing)."""
+        self._new_update.set()
+
     def pending_count(self) -> int:
         return len(self._pending)
 

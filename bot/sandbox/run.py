@@ -41,7 +41,7 @@ class Sandbox:
     async def stop_bot(self) -> None:
         """Stop the bot only (the Bot API server keeps its pending updates), as if the bot process died."""
         if self.running is not None:
-            await self.running.stop()
+            await self.running.stop(wake=self.api.wake)
             self.running = None
 
     async def start_bot(self, mode: Literal["polling", "webhook"] = "polling") -> None:
