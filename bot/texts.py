@@ -128,7 +128,7 @@ def confirm_text(_: Translator, vote: Vote, choice: Choice, current: Choice | No
 def receipt_text(ctx: BotContext, _: Translator, vote: Vote, receipt: BallotReceipt) -> str:
     choice = receipt.choice
     lines = [f"🗳 {vote.title}", ""]
-    lines.append(_("✅ Recorded: {choice}").format(choice=choice_label(_, choice) if choice else "—"))
+    lines.append(_("Recorded: {choice}").format(choice=choice_label(_, choice) if choice else "—"))
     if receipt.replaced is not None:
         lines.append(
             _("Your earlier ballot ({choice}) is replaced; only this one counts.").format(
