@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiogram import Router
 from aiogram.exceptions import TelegramAPIError
@@ -22,19 +23,19 @@ def build_errors_router(ctx: BotContext) -> Router:
     router = Router(name="errors")
 
     @router.errors()
-    async def on_error(event: ErrorEvent, _: Translator | None = None) -> None:
+    async def on_error(event: ErrorEvent, **data: Any) -> None:
         update = event.update
         exc = event.exception
-        tr = _ or translator(ctx.default_locale)
+        _: Translator = data.get("_") or translator(ctx.default_locale)
         if isinstance(exc, VotingError):
             if isinstance(exc, OutOfScopeError):
                 log.warning("update %s: refused %s", update.update_id, exc)
             else:
                 log.info("update %s: %s", update.update_id, exc)
-            text = describe_error(ctx, tr, exc)
+            text = describe_error(ctx, _, exc)
         else:
             log.error("update %s failed", update.update_id, exc_info=exc)
-            text = tr("Sorry, something went wrong on our side. Please try again in a minute.")
+            text = _("Sorry, something went wrong on our side. Please try again in a minute.")
         try:
             if update.callback_query is not None:
                 query = update.callback_query

@@ -172,3 +172,19 @@ async def test_a_worker_lists_and_revokes_bindings_and_a_resident_cannot(h: Harn
     assert "1-1-101" in h.last(WORKER_ID)["text"]
     again = await h.say(RESIDENT, "/votes")
     assert "邀请码" in again["text"]  # unbound again: only the welcome
+
+
+async def test_an_unexpected_failure_gets_an_apology_and_a_log_line_with_the_update_id(
+    h: Harness, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _bind(h)
+
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr("voting.residents.owner_votes", broken)
+    update = await h.api.user_sends_text(RESIDENT, "/votes")
+    with caplog.at_level(logging.ERROR):
+        await h.feed(update)
+    assert h.last(RESIDENT)["text"] == ZH("Sorry, something went wrong on our side. Please try again in a minute.")
+    assert any(f"update {update['update_id']} failed" in r.getMessage() for r in caplog.records)
