@@ -36,6 +36,7 @@ __all__ = [
     "ImportedRoster",
     "cast_ballot",
     "cast_ballots",
+    "check_accepts_ballots",
     "close_vote",
     "create_community",
     "create_vote",
@@ -139,6 +140,12 @@ async def open_vote(uow: UnitOfWork, vote_id: int, now: datetime, pseudonym_key:
         await uow.votes.save(opened)
         await uow.commit()
     return opened
+
+
+def check_accepts_ballots(vote: Vote, now: datetime) -> None:
+    """Raise VoteNotOpenError / VoteClosedError unless the vote takes ballots at `now` (for a chat's
+    confirmation step, before anything is recorded; recording checks again)."""
+    _check_can_record(vote, EntryKind.CAST, now)
 
 
 def _check_can_record(vote: Vote, kind: EntryKind, now: datetime) -> None:

@@ -15,7 +15,7 @@ from bot.i18n import Translator
 from bot.keyboards import MenuButton, change_button, confirm_buttons, open_vote_button, vote_buttons
 from bot.texts import confirm_text, my_text, receipt_text, vote_card
 from voting import residents, services
-from voting.errors import DuplicateSubmissionError, VoteClosedError, VoteNotOpenError
+from voting.errors import DuplicateSubmissionError
 from voting.model import Choice
 from voting.residents import OwnerVote
 from voting.services import BallotRequest
@@ -35,15 +35,6 @@ async def edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | N
     except TelegramBadRequest as exc:
         if "message is not modified" not in exc.message:
             raise
-
-
-def _check_open(ctx: BotContext, seen: OwnerVote) -> None:
-    vote = seen.vote
-    now = ctx.now()
-    if vote.status is VoteStatus.SCHEDULED or now < vote.opens_at:
-        raise VoteNotOpenError(vote.id, str(vote.status), "vote before the vote opens")
-    if vote.status is not VoteStatus.OPEN or now >= vote.closes_at:
-        raise VoteClosedError(vote.id, str(vote.status), "vote after the deadline")
 
 
 async def _card(ctx: BotContext, _: Translator, seen: OwnerVote) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -94,7 +85,7 @@ def build_votes_router() -> Router:
             log.warning("refused a vote button with choice %r from user %s", callback_data.choice, query.from_user.id)
             await query.answer(_("This button is no longer valid. Please open the menu again."), show_alert=True)
             return
-        _check_open(ctx, seen)
+        services.check_accepts_ballots(seen.vote, ctx.now())
         if callback_data.action == "pick":
             nonce = ctx.random_bytes(5).hex()
             await edit(
