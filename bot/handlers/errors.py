@@ -39,7 +39,12 @@ def build_errors_router(ctx: BotContext) -> Router:
         try:
             if update.callback_query is not None:
                 query = update.callback_query
-                await query.answer(text[:200], show_alert=True)
+                if len(text) <= 200:  # Telegram's limit for a button's alert
+                    await query.answer(text, show_alert=True)
+                else:
+                    await query.answer()
+                    if query.message is not None:
+                        await query.message.answer(text)
             elif update.message is not None:
                 await update.message.answer(text)
         except TelegramAPIError:  # the user blocked the bot, or the query expired: nothing more to tell

@@ -188,3 +188,20 @@ async def test_an_unexpected_failure_gets_an_apology_and_a_log_line_with_the_upd
         await h.feed(update)
     assert h.last(RESIDENT)["text"] == ZH("Sorry, something went wrong on our side. Please try again in a minute.")
     assert any(f"update {update['update_id']} failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_refusal_on_a_button_arrives_whole_alert_or_message(h: Harness) -> None:
+    from bot.sandbox.seed import WORKER_ID
+    from bot.texts import welcome_unbound
+
+    await _bind(h, ENGLISH, "3-1-101")
+    card = await h.say(ENGLISH, "/votes")
+    listing = await h.say(WORKER_ID, "/bindings")
+    await h.press(WORKER_ID, listing["message_id"], _buttons(listing)[0][1])
+    confirm = h.last(WORKER_ID)
+    await h.press(WORKER_ID, confirm["message_id"], _buttons(confirm)[0][1])
+    update = await h.press(ENGLISH, card["message_id"], _buttons(card)[0][1])  # unbound now
+    welcome = welcome_unbound(EN)
+    assert len(welcome) > 200  # too long for an alert: it comes as a message, whole
+    assert h.last(ENGLISH)["text"] == welcome
+    assert not h.answer(update)["show_alert"]
