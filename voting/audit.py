@@ -16,8 +16,10 @@ import json
 import re
 import zipfile
 import zlib
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import IO, Any
 
 from cryptography.exceptions import InvalidSignature
@@ -31,9 +33,11 @@ from voting.ledger import (
     FrozenUnit,
     LedgerEntry,
     LedgerFormatError,
+    ScannedBlock,
     normalize_receipt,
     parse_entry_line,
     ref,
+    scan_block,
     scan_line,
 )
 from voting.model import Choice, UnitStatus, parse_area
@@ -517,22 +521,28 @@ def _read_tallies(zf: zipfile.ZipFile, key: Ed25519PublicKey | None, report: Ver
     return checks
 
 
-def _iter_lines(zf: zipfile.ZipFile, report: VerifyReport, expected_sha256: str | None) -> Iterator[tuple[int, bytes]]:
-    """The ledger's lines, hashing the file as they go by and checking it against the manifest at the end."""
+#: How much of the ledger is read at a time: about 3,000 lines, checked together when they can be.
+_LEDGER_CHUNK = 1 << 20
+
+
+def _iter_blocks(zf: zipfile.ZipFile, report: VerifyReport, expected_sha256: str | None) -> Iterator[bytes]:
+    """The ledger in blocks of whole lines (without the newline after the last one); hashes the file
+    as it goes by and checks it against the manifest at the end."""
     digest = hashlib.sha256()
-    number = 0
     try:
         with zf.open(LEDGER) as fh:
             rest = b""
-            while chunk := fh.read(1 << 20):  # whole chunks: zipfile's own readline is slow per line
+            while chunk := fh.read(_LEDGER_CHUNK):  # zipfile's own readline is slow per line
                 digest.update(chunk)
-                lines = (rest + chunk).split(b"\n")
-                rest = lines.pop()
-                for line in lines:
-                    number += 1
-                    yield number, line
+                data = rest + chunk
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    rest = data
+                    continue
+                yield data[:cut]
+                rest = data[cut + 1 :]
             if rest:
-                yield number + 1, rest
+                yield rest
     except KeyError:
         if expected_sha256 is None:
             report.fail(LEDGER, "file_missing")
@@ -544,6 +554,109 @@ def _iter_lines(zf: zipfile.ZipFile, report: VerifyReport, expected_sha256: str 
         report.fail(LEDGER, "file_hash")
 
 
+_CHOICES = {str(c).encode(): c for c in Choice}
+
+
+def _choices(latest: dict[bytes, bytes]) -> dict[str, Choice]:
+    """Each owner's latest choice as recount takes it: withdrawn owners (b"") left out."""
+    if b"" in latest.values():
+        return {owner.decode(): _CHOICES[choice] for owner, choice in latest.items() if choice}
+    return dict(zip(map(bytes.decode, latest), map(_CHOICES.__getitem__, latest.values()), strict=True))
+
+
+def _owner_of(roster: FrozenRoster) -> dict[bytes, bytes]:
+    """unit_ref -> owner_ref as bytes. The refs are hex digits (FrozenRoster checks), so each column
+    is joined, encoded and split again in three calls rather than encoded ref by ref."""
+    if not roster.units:
+        return {}
+    units, owners = ("\n".join(map(itemgetter(i), roster.units)).encode("ascii").split(b"\n") for i in (0, 1))
+    return dict(zip(units, owners, strict=True))
+
+
+class _LedgerCheck:
+    """The ledger's entries in order against the chain, the roster and the vote, with each owner's
+    latest choice so far (b"" once withdrawn). Everything is bytes, as the lines hold it.
+
+    `block` checks many lines at once and takes them only when every check passes for every line
+    (then nothing is reported); otherwise `line` checks them one by one and reports each failure."""
+
+    def __init__(
+        self,
+        roster: FrozenRoster | None,
+        checks: list[_TallyCheck],
+        checkpoints: Sequence[tuple[int, str]],
+        report: VerifyReport,
+    ) -> None:
+        self.report = report
+        self.owner_of = None if roster is None else _owner_of(roster)
+        self.by_head: dict[int, list[_TallyCheck]] = {}
+        for check in checks:
+            self.by_head.setdefault(check.head_seq, []).append(check)
+        self.pending_checkpoints = {seq: digest.lower().encode() for seq, digest in checkpoints}
+        self.found_checkpoints: set[int] = set()
+        #: The sequence numbers a block must not cover: they need the state right after their entry.
+        self.watched = sorted({*self.by_head, *self.pending_checkpoints})
+        self.latest: dict[bytes, bytes] = {}
+        self.expected_seq = 1
+        self.prev_hash = GENESIS.encode()
+        self.vote_id = report.vote_id.encode()
+        self.entries = 0
+
+    def block(self, scanned: ScannedBlock) -> bool:
+        """Take a piece of the chain if every entry in it passes every check; False (nothing changed)
+        otherwise. scan_block has checked each entry's hash and each link but the first."""
+        first = self.expected_seq
+        count = len(scanned.seq)
+        end = first + count
+        watched = bisect_left(self.watched, first)
+        if (
+            (watched < len(self.watched) and self.watched[watched] < end)
+            or scanned.prev_hash != self.prev_hash
+            or scanned.vote_id.count(self.vote_id) != count
+            or list(map(int, scanned.seq)) != list(range(first, end))
+            or (self.owner_of is not None and tuple(map(self.owner_of.get, scanned.unit_ref)) != scanned.owner_ref)
+        ):
+            return False
+        self.latest.update(zip(scanned.owner_ref, scanned.choice, strict=True))
+        self.entries += count
+        self.expected_seq, self.prev_hash = end, scanned.entry_hash[-1]
+        return True
+
+    def line(self, number: int, line: bytes) -> None:
+        if not line:
+            return
+        fail = self.report.fail
+        try:
+            seq, prev, vote, _kind, unit_ref, owner_ref, choice, claimed, actual = scan_line(line, number)
+        except LedgerFormatError as exc:
+            fail(LEDGER, "ledger_bad", exc.line, exc.message)
+            self.expected_seq += 1
+            return
+        self.entries += 1
+        if actual != claimed:
+            fail(LEDGER, "entry_hash", seq)
+        if seq != self.expected_seq:
+            fail(LEDGER, "entry_seq", seq, self.expected_seq)
+        if prev != self.prev_hash:
+            fail(LEDGER, "entry_link", seq)
+        if vote != self.vote_id:
+            fail(LEDGER, "entry_vote", seq, vote.decode(errors="replace"))
+        if self.owner_of is not None:
+            unit_owner = self.owner_of.get(unit_ref)
+            if unit_owner is None:
+                fail(LEDGER, "entry_unit", seq)
+            elif unit_owner != owner_ref:
+                fail(LEDGER, "entry_owner", seq)
+        self.latest[owner_ref] = b"" if choice is None else choice
+        if seq in self.by_head:
+            for check in self.by_head[seq]:
+                check.head_found = claimed.decode() == check.head_hash
+                check.choices = _choices(self.latest)
+        if self.pending_checkpoints.get(seq) == claimed:
+            self.found_checkpoints.add(seq)
+        self.expected_seq, self.prev_hash = seq + 1, claimed
+
+
 def _check_ledger(
     zf: zipfile.ZipFile,
     ledger_sha256: str | None,
@@ -552,56 +665,19 @@ def _check_ledger(
     checkpoints: Sequence[tuple[int, str]],
     report: VerifyReport,
 ) -> None:
-    # Everything in the loop is bytes, as the lines hold it: no decoding per entry.
-    owner_of = {u.encode(): o.encode() for u, o in roster.owner_refs().items()} if roster is not None else None
-    by_head: dict[int, list[_TallyCheck]] = {}
-    for check in checks:
-        by_head.setdefault(check.head_seq, []).append(check)
-    pending_checkpoints = {seq: digest.lower().encode() for seq, digest in checkpoints}
-    found_checkpoints: set[int] = set()
-    latest: dict[bytes, bytes] = {}
-    expected_seq, prev_hash = 1, GENESIS.encode()
-    vote_id = report.vote_id.encode()
-    entries = 0
-    fail = report.fail
-    for number, line in _iter_lines(zf, report, ledger_sha256):
-        if not line:
+    ledger = _LedgerCheck(roster, checks, checkpoints, report)
+    number = 0  # of the last line checked
+    for block in _iter_blocks(zf, report, ledger_sha256):
+        scanned = scan_block(block)
+        if scanned is not None and ledger.block(scanned):
+            number += len(scanned.seq)
             continue
-        try:
-            seq, prev, vote, _kind, unit_ref, owner_ref, choice, claimed, actual = scan_line(line, number)
-        except LedgerFormatError as exc:
-            fail(LEDGER, "ledger_bad", exc.line, exc.message)
-            expected_seq += 1
-            continue
-        entries += 1
-        if actual != claimed:
-            fail(LEDGER, "entry_hash", seq)
-        if seq != expected_seq:
-            fail(LEDGER, "entry_seq", seq, expected_seq)
-        if prev != prev_hash:
-            fail(LEDGER, "entry_link", seq)
-        if vote != vote_id:
-            fail(LEDGER, "entry_vote", seq, vote.decode(errors="replace"))
-        if owner_of is not None:
-            unit_owner = owner_of.get(unit_ref)
-            if unit_owner is None:
-                fail(LEDGER, "entry_unit", seq)
-            elif unit_owner != owner_ref:
-                fail(LEDGER, "entry_owner", seq)
-        if choice is None:
-            latest.pop(owner_ref, None)
-        else:
-            latest[owner_ref] = choice
-        if seq in by_head:
-            for check in by_head[seq]:
-                check.head_found = claimed.decode() == check.head_hash
-                check.choices = {o.decode(): Choice(c.decode()) for o, c in latest.items()}
-        if pending_checkpoints.get(seq) == claimed:
-            found_checkpoints.add(seq)
-        expected_seq, prev_hash = seq + 1, claimed
-    report.entries = entries
+        for line in block.split(b"\n"):
+            number += 1
+            ledger.line(number, line)
+    report.entries = ledger.entries
     for seq, digest in checkpoints:
-        if seq not in found_checkpoints:
+        if seq not in ledger.found_checkpoints:
             report.fail(LEDGER, "checkpoint", f"{seq}:{digest}")
     for check in checks:
         if not check.head_found:

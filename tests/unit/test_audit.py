@@ -5,16 +5,21 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import random
+import re
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.factories import roster_a
+from tests.factories import rechain, roster_a
+from voting import audit
 from voting.audit import (
     BundleWriter,
+    VerifyReport,
     find_receipt,
     fingerprint,
     generate_private_key,
@@ -26,9 +31,10 @@ from voting.audit import (
     sign_tally,
     tally_payload,
     verify_bundle,
+    write_bundle,
 )
 from voting.canonical import canonical_json
-from voting.ledger import EntryKind, FrozenRoster, LedgerEntry, next_entry, ref
+from voting.ledger import EntryKind, FrozenRoster, LedgerEntry, ScannedBlock, next_entry, ref
 from voting.model import Choice, Scope
 from voting.rules import preset
 from voting.votes import GENESIS, Vote, VoteStatus
@@ -525,3 +531,176 @@ def test_find_receipt_skips_lines_it_cannot_read_and_returns_none_for_unknown_co
     unused = next(c for c in ("00000-00000", "00000-00001") if c not in {e.receipt for e in entries})
     assert find_receipt(bundle, unused) is None
     assert find_receipt(bundle, "not a code") is None
+
+
+# --- the fast paths report exactly what the line-by-line and csv paths report -------------------
+
+
+def _long_bundle(*, full: bool) -> tuple[bytes, list[LedgerEntry]]:
+    """40 entries of every kind on roster A (some with texts that need escapes), a preliminary tally
+    at entry 20 and a final one at entry 40."""
+    frozen = FrozenRoster.build(roster_a(), KEY)
+    units = list(frozen.units)
+    kinds = [EntryKind.CAST, EntryKind.PAPER, EntryKind.PROXY, EntryKind.CORRECTION, EntryKind.WITHDRAW]
+    entries: list[LedgerEntry] = []
+    head_seq, head_hash = 0, GENESIS
+    for number in range(40):
+        unit = units[number * 7 % len(units)]
+        kind = EntryKind.CAST if number % 3 else kinds[number // 3 % len(kinds)]
+        if number == 38:
+            kind = EntryKind.WITHDRAW  # one owner withdrawn at the final head
+        entry = next_entry(
+            head_seq,
+            head_hash,
+            vote_id="7",
+            kind=kind,
+            unit_ref=unit.unit_ref,
+            owner_ref=unit.owner_ref,
+            choice=None if kind is EntryKind.WITHDRAW else list(Choice)[number % 3],
+            actor='worker "1"' if number == 11 else f"account:{number}",
+            at=f"2026-11-23T00:00:{number:02d}.000000Z",
+            proxy_name="李四之子" if kind is EntryKind.PROXY else None,
+            reason="misrecorded" if kind is EntryKind.CORRECTION else None,
+            attachment_sha256=hashlib.sha256(b"scan").hexdigest() if kind is EntryKind.PAPER else None,
+        )
+        entries.append(entry)
+        head_seq, head_hash = entry.seq, entry.entry_hash
+    vote = Vote(1, "加装电梯", "…", preset("double-two-thirds"), Scope(), T0, T0 + timedelta(days=7), id=7)
+    tallies = []
+    for stage, upto in (("preliminary", 20), ("final", 40)):
+        latest: dict[str, Choice] = {}
+        for e in entries[:upto]:
+            if e.choice is None:
+                latest.pop(e.owner_ref, None)
+            else:
+                latest[e.owner_ref] = e.choice
+        payload = tally_payload(
+            vote,
+            frozen.count(vote.rule, latest),
+            stage=stage,
+            roster_hash=frozen.roster_hash,
+            head_seq=upto,
+            head_hash=entries[upto - 1].entry_hash,
+            opened_at="a",
+            closes_at="b",
+            closed_at="c",
+            signed_at="d",
+        )
+        tallies.append(sign_tally(SIGNING_KEY, payload))
+    out = io.BytesIO()
+    write_bundle(
+        out,
+        vote_id="7",
+        frozen=frozen,
+        entries=entries,
+        tallies=tallies,
+        public_key=SIGNING_KEY.public_key(),
+        summary="",
+        pseudonym_key=KEY if full else None,
+    )
+    return out.getvalue(), entries
+
+
+def _ledger_damage(rng: random.Random, data: bytes) -> bytes:
+    lines = data.rstrip(b"\n").split(b"\n")
+    at = rng.randrange(len(lines))
+    other = rng.randrange(len(lines))
+    line = bytearray(lines[at])
+    how = rng.randrange(12)
+    if how == 0:
+        line[rng.randrange(len(line))] = rng.randrange(256)
+    elif how == 1:
+        del lines[at]
+    elif how == 2:
+        lines.insert(at, lines[other])
+    elif how == 3:
+        lines[at], lines[other] = lines[other], lines[at]
+    elif how == 4:
+        lines.insert(at, b"")
+    elif how == 5:
+        line += b"\r"
+    elif how == 6:
+        line = bytearray(line.replace(b'"vote_id":"7"', b'"vote_id":"8"'))
+    elif how == 7:
+        unit = lines[other][lines[other].index(b'"unit_ref"') :][:45]
+        line = bytearray(re.sub(rb'"unit_ref":"[0-9a-f]{32}"', unit, bytes(line)))
+    elif how == 8:
+        line = bytearray(line.replace(b'"seq":', b'"seq":1', 1))
+    elif how == 9:
+        line = bytearray(line.replace(b'"actor":"', b'"actor":"\\u0041', 1))
+    elif how == 10:
+        line = bytearray(line.replace(b'"hash":"', b'"hash":"A', 1)[:-2] + line[-1:])
+    else:
+        line = bytearray(line.replace(b'"choice":"agree"', b'"choice":null', 1))
+    if how not in (1, 2, 3, 4):
+        lines[at] = bytes(line)
+    changed = b"\n".join(lines) + b"\n"
+    return rechain(changed) if rng.random() < 0.7 else changed  # mostly as a careful forger would
+
+
+def _slow_report(bundle: bytes, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> VerifyReport:
+    with monkeypatch.context() as patched:
+        patched.setattr(audit, "scan_block", lambda block: None)
+        return verify_bundle(bundle, **kwargs)
+
+
+@pytest.mark.parametrize("chunk", [300, 1000, 1 << 20])
+def test_checking_blocks_of_lines_at_once_reports_exactly_what_checking_line_by_line_does(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every check is made on each line whichever path takes it: the reports are the same, in order."""
+    monkeypatch.setattr(audit, "_LEDGER_CHUNK", chunk)
+    taken: list[bool] = []
+    block = audit._LedgerCheck.block
+
+    def counted(self: audit._LedgerCheck, scanned: ScannedBlock) -> bool:
+        taken.append(block(self, scanned))
+        return taken[-1]
+
+    monkeypatch.setattr(audit._LedgerCheck, "block", counted)
+    rng = random.Random(chunk)
+    for full in (True, False):
+        bundle, entries = _long_bundle(full=full)
+        checkpoints = [(5, entries[4].entry_hash), (33, entries[32].entry_hash)]
+        assert verify_bundle(bundle, checkpoints=checkpoints).ok
+        if chunk < 1 << 20:
+            assert any(taken), "the fast path took no block"
+        failed = 0
+        for _ in range(150):
+            fix_manifest = rng.random() < 0.9
+            damaged = _rewrite(bundle, "ledger.jsonl", lambda d: _ledger_damage(rng, d), fix_manifest=fix_manifest)
+            fast = verify_bundle(damaged, checkpoints=checkpoints)
+            assert fast == _slow_report(damaged, monkeypatch, checkpoints=checkpoints)
+            failed += not fast.ok
+        assert failed > 100  # some changes are harmless: a carriage return, a unit or choice replaced by itself
+
+
+def test_an_entry_for_no_unit_fails_even_on_an_empty_roster() -> None:
+    frozen = FrozenRoster(())
+    entry = next_entry(
+        0, GENESIS, vote_id="7", kind=EntryKind.CAST, unit_ref="", owner_ref="", choice=Choice.AGREE, actor="a", at="b"
+    )
+    vote = Vote(1, "t", "", preset("double-two-thirds"), Scope(), T0, T0 + timedelta(days=7), id=7)
+    payload = tally_payload(
+        vote,
+        frozen.count(vote.rule, {}),
+        stage="preliminary",
+        roster_hash=frozen.roster_hash,
+        head_seq=1,
+        head_hash=entry.entry_hash,
+        opened_at="a",
+        closes_at="b",
+        closed_at="c",
+        signed_at="d",
+    )
+    out = io.BytesIO()
+    write_bundle(
+        out,
+        vote_id="7",
+        frozen=frozen,
+        entries=[entry],
+        tallies=[sign_tally(SIGNING_KEY, payload)],
+        public_key=SIGNING_KEY.public_key(),
+        summary="",
+    )
+    assert ("ledger.jsonl", "entry_unit", "1") in _codes(out.getvalue())
