@@ -19,7 +19,7 @@ import zlib
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from typing import IO, Any
 
 from cryptography.exceptions import InvalidSignature
@@ -394,6 +394,54 @@ def _check_manifest(zf: zipfile.ZipFile, report: VerifyReport) -> dict[str, Any]
     return manifest
 
 
+_ROSTER_COLUMNS = ["unit_ref", "owner_ref", "area_m2", "status"]
+_LABEL_COLUMNS = ["unit_id", "building", "entrance", "room", "owner_key"]
+#: Areas as BundleWriter writes them, one a line: two decimals, at most 15 digits before the point
+#: (so that int() stays far from its limit).
+_PLAIN_AREAS = re.compile(r"[0-9]{1,15}\.[0-9][0-9](?:\n[0-9]{1,15}\.[0-9][0-9])*")
+_COMMAS = methodcaller("count", ",")
+_NO_POINT = methodcaller("replace", ".", "")
+
+
+def _plain_roster_units(raw: bytes) -> tuple[bool, list[FrozenUnit]] | None:
+    """Whether roster.csv is labelled and its units, when it is plain and has nothing to report.
+
+    Plain: UTF-8 with exactly the header of a pseudonymised or full export, no quote, carriage
+    return or NUL (so csv.reader takes every field verbatim between commas), each row with as many
+    fields as the header, areas with two decimals. Nothing to report: a known status, an area above
+    0, no unit twice. None otherwise: _read_roster then reads it with csv and reports row by row
+    what is wrong. The units are those that reading would give.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    header, _, body = text.partition("\n")
+    labelled = header == ",".join(_ROSTER_COLUMNS + _LABEL_COLUMNS)
+    width = len(_ROSTER_COLUMNS) + (len(_LABEL_COLUMNS) if labelled else 0)
+    body = body.removesuffix("\n")  # the newline after the last row; a blank row stays a line
+    if not (labelled or header == ",".join(_ROSTER_COLUMNS)) or not body or any(c in body for c in '"\r\x00'):
+        return None
+    if set(map(_COMMAS, body.split("\n"))) != {width - 1}:  # a blank row has no comma
+        return None
+    fields = body.replace("\n", ",").split(",")
+    unit_refs, owner_refs, area_texts, status_texts, *labels = (fields[i::width] for i in range(width))
+    if _PLAIN_AREAS.fullmatch("\n".join(area_texts)) is None:
+        return None
+    areas = list(map(int, map(_NO_POINT, area_texts)))  # "78.73" -> 7873 hundredths of m², as parse_area
+    statuses = list(map(_STATUSES.get, status_texts))
+    if 0 in areas or None in statuses or len(set(unit_refs)) != len(unit_refs):
+        return None
+    return labelled, list(map(FrozenUnit, unit_refs, owner_refs, areas, statuses, *labels))
+
+
+def _check_pseudonyms(key: bytes, number: int, unit: FrozenUnit, report: VerifyReport) -> None:
+    if ref(key, "unit:" + unit.unit_id) != unit.unit_ref:
+        report.fail(ROSTER, "pseudonym_mismatch", number, "unit " + unit.unit_id)
+    if ref(key, unit.owner_key) != unit.owner_ref:
+        report.fail(ROSTER, "pseudonym_mismatch", number, "owner")
+
+
 def _read_roster(zf: zipfile.ZipFile, report: VerifyReport) -> FrozenRoster | None:
     raw = _read(zf, ROSTER, report)
     if raw is None:
@@ -405,11 +453,40 @@ def _read_roster(zf: zipfile.ZipFile, report: VerifyReport) -> FrozenRoster | No
             key = bytes.fromhex(key_raw.decode("ascii").strip())
         except (ValueError, UnicodeDecodeError):
             report.fail(PSEUDONYM_KEY, "roster_bad", 1, "not hex")
+    plain = _plain_roster_units(raw)
+    rows: Sequence[Sequence[str]] | None = None
+    if plain is not None:
+        labelled, units = plain
+        if key is not None and labelled:
+            for number, unit in enumerate(units, start=2):
+                _check_pseudonyms(key, number, unit, report)
+    else:
+        read = _read_roster_rows(raw, key, report)
+        if read is None:
+            return None
+        units, rows = read
+    report.units = len(units)
+    try:
+        return FrozenRoster(tuple(units))
+    except ValueError:  # a malformed pseudonym: find the rows to name them
+        if rows is None:  # plain rows: each unit has the unit_ref and owner_ref its row has
+            rows = [[unit.unit_ref, unit.owner_ref] for unit in units]
+        for number, row in enumerate(rows, start=2):
+            if len(row) >= 2 and not (_REF.fullmatch(row[0]) and _REF.fullmatch(row[1])):
+                report.fail(ROSTER, "roster_bad", number, "unit_ref and owner_ref must be 32 lowercase hex digits")
+        return None
+
+
+def _read_roster_rows(
+    raw: bytes, key: bytes | None, report: VerifyReport
+) -> tuple[list[FrozenUnit], list[list[str]]] | None:
+    """Read roster.csv with csv, reporting every row that is wrong: the units and the rows after
+    the header, or None when the header is wrong."""
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8", errors="replace"))))
-    if not rows or rows[0][:4] != ["unit_ref", "owner_ref", "area_m2", "status"]:
+    if not rows or rows[0][:4] != _ROSTER_COLUMNS:
         report.fail(ROSTER, "roster_bad", 1, "header must start with unit_ref,owner_ref,area_m2,status")
         return None
-    labelled = rows[0][4:] == ["unit_id", "building", "entrance", "room", "owner_key"]
+    labelled = rows[0][4:] == _LABEL_COLUMNS
     units: list[FrozenUnit] = []
     seen: set[str] = set()
     for number, row in enumerate(rows[1:], start=2):
@@ -432,19 +509,9 @@ def _read_roster(zf: zipfile.ZipFile, report: VerifyReport) -> FrozenRoster | No
         labels = row[4:9] if labelled else ["", "", "", "", ""]
         unit = FrozenUnit(row[0], row[1], area, status, *labels)
         if key is not None and labelled:
-            if ref(key, "unit:" + unit.unit_id) != unit.unit_ref:
-                report.fail(ROSTER, "pseudonym_mismatch", number, "unit " + unit.unit_id)
-            if ref(key, unit.owner_key) != unit.owner_ref:
-                report.fail(ROSTER, "pseudonym_mismatch", number, "owner")
+            _check_pseudonyms(key, number, unit, report)
         units.append(unit)
-    report.units = len(units)
-    try:
-        return FrozenRoster(tuple(units))
-    except ValueError:  # a malformed pseudonym: find the rows to name them
-        for number, row in enumerate(rows[1:], start=2):
-            if len(row) >= 2 and not (_REF.fullmatch(row[0]) and _REF.fullmatch(row[1])):
-                report.fail(ROSTER, "roster_bad", number, "unit_ref and owner_ref must be 32 lowercase hex digits")
-        return None
+    return units, rows[1:]
 
 
 def _read_public_key(

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from hashlib import sha256
-from operator import add, methodcaller
+from itertools import chain
+from operator import add, attrgetter, methodcaller
 from typing import Any, NamedTuple
 
 from voting.canonical import canonical_json, sha256_hex
@@ -43,7 +44,6 @@ __all__ = [
 ROSTER_FORMAT = "renovote-roster/1"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _HEX64 = frozenset("0123456789abcdef")
-_REFS = re.compile(r"(?:[0-9a-f]{32})*")
 _HEX_DIGITS = b"0123456789abcdef"
 
 
@@ -111,11 +111,13 @@ class FrozenRoster:
     _counted: list[_FrozenElectorate] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        units = tuple(sorted(self.units, key=lambda u: u.unit_ref))
+        units = tuple(sorted(self.units, key=attrgetter("unit_ref")))
         object.__setattr__(self, "units", units)
         object.__setattr__(self, "_counted", [])
-        refs = "".join(u.unit_ref + u.owner_ref for u in units)
-        if _REFS.fullmatch(refs) is None or not all(type(u.area) is int for u in units):
+        # All refs in a row are 32-digit blocks of lowercase hex; joined and checked in a few calls.
+        refs = "".join(chain.from_iterable(map(attrgetter("unit_ref", "owner_ref"), units)))
+        hex_refs = refs.isascii() and len(refs) % 32 == 0 and not refs.encode("ascii").translate(None, _HEX_DIGITS)
+        if not hex_refs or not set(map(type, map(attrgetter("area"), units))) <= {int}:
             raise ValueError("a frozen unit needs 32-hex-digit pseudonyms and an integer area")
         # canonical_json({"format": ROSTER_FORMAT, "units": [[unit_ref, owner_ref, area, status], ...]}),
         # written out directly: refs are hex, areas integers and statuses plain words, so each row's

@@ -638,9 +638,40 @@ def _ledger_damage(rng: random.Random, data: bytes) -> bytes:
     return rechain(changed) if rng.random() < 0.7 else changed  # mostly as a careful forger would
 
 
+_ROSTER_DAMAGE: list[Callable[[bytes], bytes]] = [
+    lambda d: d.replace(b",60.00,", b",0.00,", 1),
+    lambda d: d.replace(b",60.00,", b",60.0,", 1),
+    lambda d: d.replace(b",60.00,", b",60,", 1),
+    lambda d: d.replace(b",60.00,", b",060.00,", 1),
+    lambda d: d.replace(b",60.00,", b",6O.00,", 1),
+    lambda d: d.replace(b",60.00,", b",-60.00,", 1),
+    lambda d: d.replace(b",60.00,", b"," + b"9" * 5000 + b".00,", 1),
+    lambda d: d.replace(b",sold", b",Sold", 1),
+    lambda d: d.replace(b",sold", b",unsold", 1),
+    lambda d: d.replace(b"\n", b"\r\n"),
+    lambda d: d + d[d.index(b"\n") + 1 : d.index(b"\n", d.index(b"\n") + 1) + 1],  # a row twice
+    lambda d: d.replace(b"\n", b"\n\n", 2),
+    lambda d: d.replace(b",sold", b',"sold"', 1),
+    lambda d: d.replace(b",sold", b",sold,extra", 1),
+    lambda d: d.replace(b"status", b"state", 1),
+    lambda d: b"\xef\xbb\xbf" + d,
+    lambda d: d.replace(b",sold", b",s\xffld", 1),
+    lambda d: d.rstrip(b"\n"),
+    lambda d: d[: d.rindex(b"\n", 0, len(d) - 1) + 1],  # the last row dropped
+    lambda d: re.sub(rb"\n([0-9a-f])", lambda m: b"\n" + m.group(1).upper(), d, count=1),
+    lambda d: re.sub(rb"\n[0-9a-f]{32}", b"\nabc", d, count=1),
+    lambda d: re.sub(rb"\n[0-9a-f]{32}", b"\n" + b"a" * 31, d, count=1),
+    lambda d: d.replace(b"\n", b"\n\x00", 1),
+    lambda d: d.replace(b",sold\n", b"\nsold,", 1),  # a field moved to the next row: 3 then 5 columns
+    lambda d: re.sub(rb"\n([0-9a-f]{32})", rb'\n"\1"', d, count=1),  # quoted: csv reads it unquoted
+    lambda d: re.sub(rb"\n([0-9a-f]{32}),", rb'\n"\1,"', d, count=1),  # quoted with the comma
+]
+
+
 def _slow_report(bundle: bytes, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> VerifyReport:
     with monkeypatch.context() as patched:
         patched.setattr(audit, "scan_block", lambda block: None)
+        patched.setattr(audit, "_plain_roster_units", lambda raw: None)
         return verify_bundle(bundle, **kwargs)
 
 
@@ -673,6 +704,18 @@ def test_checking_blocks_of_lines_at_once_reports_exactly_what_checking_line_by_
             assert fast == _slow_report(damaged, monkeypatch, checkpoints=checkpoints)
             failed += not fast.ok
         assert failed > 100  # some changes are harmless: a carriage return, a unit or choice replaced by itself
+
+
+@pytest.mark.parametrize("full", [True, False])
+@pytest.mark.parametrize("damage", range(len(_ROSTER_DAMAGE)))
+def test_reading_a_plain_roster_at_once_reports_exactly_what_reading_it_with_csv_does(
+    full: bool, damage: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle, _ = _long_bundle(full=full)
+    assert audit._plain_roster_units(_members(bundle)["roster.csv"]) is not None
+    damaged = _rewrite(bundle, "roster.csv", _ROSTER_DAMAGE[damage])
+    assert damaged != bundle
+    assert verify_bundle(damaged) == _slow_report(damaged, monkeypatch)
 
 
 def test_an_entry_for_no_unit_fails_even_on_an_empty_roster() -> None:
