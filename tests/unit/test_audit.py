@@ -747,3 +747,17 @@ def test_an_entry_for_no_unit_fails_even_on_an_empty_roster() -> None:
         summary="",
     )
     assert ("ledger.jsonl", "entry_unit", "1") in _codes(out.getvalue())
+
+
+def test_verification_leaves_the_cycle_collector_as_it_found_it() -> None:
+    import gc
+
+    bundle, _ = _bundle()
+    assert gc.isenabled()
+    assert verify_bundle(bundle).ok and gc.isenabled()
+    assert not verify_bundle(b"not a zip").ok and gc.isenabled()
+    gc.disable()
+    try:
+        assert verify_bundle(bundle).ok and not gc.isenabled()
+    finally:
+        gc.enable()
