@@ -14,7 +14,9 @@ import gc
 import hashlib
 import io
 import json
+import queue
 import re
+import threading
 import zipfile
 import zlib
 from bisect import bisect_left
@@ -589,26 +591,66 @@ def _read_tallies(zf: zipfile.ZipFile, key: Ed25519PublicKey | None, report: Ver
     return checks
 
 
-#: How much of the ledger is read at a time: about 3,000 lines, checked together when they can be.
+#: How much of the ledger is checked at a time: about 3,000 lines, at once when they can be.
 _LEDGER_CHUNK = 1 << 20
+#: How much of it is decompressed at a time, ahead, in a thread (see _read_ahead).
+_READ_AHEAD = 8 << 20
+
+
+def _read_ahead(fh: IO[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
+    """fh's content in large chunks, read and hashed into `digest` in a thread while the caller
+    checks the chunks before: decompression, zipfile's CRC and SHA-256 release the GIL on large
+    buffers, so this work runs on another core. At most two chunks wait; an exception in the
+    thread (a damaged zip) is raised here. The thread has ended when this generator has."""
+    chunks: queue.SimpleQueue[bytes | BaseException | None] = queue.SimpleQueue()
+    free = threading.Semaphore(2)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while free.acquire() and not stop.is_set():
+                chunk = fh.read(_READ_AHEAD)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                chunks.put(chunk)
+            chunks.put(None)
+        except BaseException as exc:  # noqa: BLE001 -- handed over to the caller, which raises it
+            chunks.put(exc)
+
+    reader = threading.Thread(target=read, name="ledger-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            free.release()
+            yield item
+    finally:
+        stop.set()
+        free.release()  # wakes the thread if it waits for room
+        reader.join()
 
 
 def _iter_blocks(zf: zipfile.ZipFile, report: VerifyReport, expected_sha256: str | None) -> Iterator[bytes]:
-    """The ledger in blocks of whole lines (without the newline after the last one); hashes the file
-    as it goes by and checks it against the manifest at the end."""
+    """The ledger in blocks of whole lines of about _LEDGER_CHUNK bytes (without the newline after
+    the last line); hashes the file as it goes by and checks it against the manifest at the end."""
     digest = hashlib.sha256()
     try:
         with zf.open(LEDGER) as fh:
             rest = b""
-            while chunk := fh.read(_LEDGER_CHUNK):  # zipfile's own readline is slow per line
-                digest.update(chunk)
+            for chunk in _read_ahead(fh, digest):
                 data = rest + chunk
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    rest = data
-                    continue
-                yield data[:cut]
-                rest = data[cut + 1 :]
+                start = 0
+                while start < len(data):
+                    cut = data.rfind(b"\n", start, start + _LEDGER_CHUNK)
+                    if cut < 0:  # a line longer than a block
+                        cut = data.find(b"\n", start + _LEDGER_CHUNK)
+                        if cut < 0:
+                            break
+                    yield data[start:cut]
+                    start = cut + 1
+                rest = data[start:]
             if rest:
                 yield rest
     except KeyError:

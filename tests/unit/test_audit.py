@@ -675,12 +675,13 @@ def _slow_report(bundle: bytes, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) 
         return verify_bundle(bundle, **kwargs)
 
 
-@pytest.mark.parametrize("chunk", [300, 1000, 1 << 20])
+@pytest.mark.parametrize(("chunk", "read_ahead"), [(300, 700), (1000, 5000), (1 << 20, 8 << 20)])
 def test_checking_blocks_of_lines_at_once_reports_exactly_what_checking_line_by_line_does(
-    chunk: int, monkeypatch: pytest.MonkeyPatch
+    chunk: int, read_ahead: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every check is made on each line whichever path takes it: the reports are the same, in order."""
     monkeypatch.setattr(audit, "_LEDGER_CHUNK", chunk)
+    monkeypatch.setattr(audit, "_READ_AHEAD", read_ahead)
     taken: list[bool] = []
     block = audit._LedgerCheck.block
 
@@ -761,3 +762,25 @@ def test_verification_leaves_the_cycle_collector_as_it_found_it() -> None:
         assert verify_bundle(bundle).ok and not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("read_ahead", [100, 1 << 20])
+def test_the_ledger_is_read_ahead_in_a_thread_that_ends_with_the_reading(
+    read_ahead: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    monkeypatch.setattr(audit, "_LEDGER_CHUNK", 200)
+    monkeypatch.setattr(audit, "_READ_AHEAD", read_ahead)
+    bundle, entries = _long_bundle(full=False)
+    threads = threading.active_count()
+    with zipfile.ZipFile(io.BytesIO(bundle)) as zf:
+        blocks = audit._iter_blocks(zf, VerifyReport(), None)
+        assert next(blocks).startswith(b'{"actor"')
+        if read_ahead < 1000:  # more chunks than the two the thread may read ahead: it waits
+            assert threading.active_count() == threads + 1
+        blocks.close()  # stopped early: the thread ends too
+        assert threading.active_count() == threads
+        lines = b"\n".join(audit._iter_blocks(zf, VerifyReport(), None)).split(b"\n")
+        assert lines == [entry.line() for entry in entries]
+        assert threading.active_count() == threads
