@@ -14,14 +14,18 @@ import gc
 import hashlib
 import io
 import json
+import multiprocessing
 import queue
 import re
+import struct
 import threading
 import zipfile
 import zlib
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from operator import itemgetter, methodcaller
 from typing import IO, Any
 
@@ -36,7 +40,6 @@ from voting.ledger import (
     FrozenUnit,
     LedgerEntry,
     LedgerFormatError,
-    ScannedBlock,
     normalize_receipt,
     parse_entry_line,
     ref,
@@ -683,12 +686,174 @@ def _owner_of(roster: FrozenRoster) -> dict[bytes, bytes]:
     return dict(zip(units, owners, strict=True))
 
 
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """A block of the ledger whose entries passed every check that does not depend on the entries
+    before it (see _piece), with what the checks that do depend on them need."""
+
+    first_seq: int
+    count: int
+    prev_hash: bytes  # the first entry's
+    last_hash: bytes
+    choices: Iterable[tuple[bytes, bytes]]  # (owner_ref, choice or b"" for a withdrawal), in order
+
+
+def _piece(block: bytes, vote_id: bytes, owner_of: dict[bytes, bytes] | None) -> _Piece | None:
+    """A block of lines as a piece of the chain, or None when a line needs checking on its own.
+
+    A piece: every line is a well-formed entry whose hash matches and which links to the line
+    before (scan_block), of this vote, numbered one after another, for a unit of the frozen roster
+    and that unit's owner.
+    """
+    scanned = scan_block(block)
+    if scanned is None:
+        return None
+    count = len(scanned.seq)
+    first = int(scanned.seq[0])
+    if (
+        scanned.vote_id.count(vote_id) != count
+        or list(map(int, scanned.seq)) != list(range(first, first + count))
+        or (owner_of is not None and tuple(map(owner_of.get, scanned.unit_ref)) != scanned.owner_ref)
+    ):
+        return None
+    pairs = zip(scanned.owner_ref, scanned.choice, strict=True)
+    return _Piece(first, count, scanned.prev_hash, scanned.entry_hash[-1], pairs)
+
+
+#: A choice as one byte in the helper's answers, and back: b"" (a withdrawal) is 0.
+_CHOICE_CODES = [b"", *(str(c).encode() for c in Choice)]
+_CHOICE_CODE = {choice: code for code, choice in enumerate(_CHOICE_CODES)}
+
+
+def _helper_main(
+    blocks_in: Connection,
+    pieces_out: Connection,
+    parent_ends: tuple[Connection, Connection],
+    vote_id: bytes,
+    owner_of: dict[bytes, bytes],
+    owner_number: dict[bytes, int],
+) -> None:
+    """The helper process: answers each block it is sent, in order, until b"" or until the checking
+    process is gone (its ends of the pipes, copied by fork, are closed here).
+
+    An answer is b"" (no piece) or a piece packed small: first seq, count, the first prev_hash,
+    the last hash, then each entry's owner as its number (4 bytes) and its choice (1 byte). Small,
+    so that a few answers fit in the pipe: the helper goes on to the next block without waiting for
+    the checking process to read them."""
+    for end in parent_ends:
+        end.close()
+    while block := blocks_in.recv_bytes():
+        piece = _piece(block, vote_id, owner_of)
+        if piece is None:
+            pieces_out.send_bytes(b"")
+            continue
+        owners, choices = zip(*piece.choices, strict=True)
+        pieces_out.send_bytes(
+            struct.pack("=QQ64s64s", piece.first_seq, piece.count, piece.prev_hash, piece.last_hash)
+            + struct.pack(f"={piece.count}I", *map(owner_number.__getitem__, owners))
+            + bytes(map(_CHOICE_CODE.__getitem__, choices))
+        )
+
+
+class _Helper:
+    """A second process checking blocks of a large ledger (see _piece) while this one checks others:
+    the checks hold the GIL, so a thread would not run them on the other core.
+
+    The process is forked, so that it starts at once with the roster it needs and runs nothing
+    but _helper_main (a spawned interpreter would import the caller's main module again), and only
+    from a process with no other thread, which fork could leave holding a lock in the copy. Blocks
+    are written to it by a thread here, which is the one to wait while the helper is busy. Whatever
+    happens to the helper, the report is the same: a block it was sent and did not answer for is
+    checked here instead (see _InOrder)."""
+
+    #: Blocks sent and not answered for at most: one being checked, the next ones waiting.
+    MAX_SENT = 3
+    _HEAD = struct.Struct("=QQ64s64s")
+
+    def __init__(self, vote_id: bytes, owner_of: dict[bytes, bytes]) -> None:
+        self.owners = list(dict.fromkeys(owner_of.values()))
+        owner_number = {owner: number for number, owner in enumerate(self.owners)}
+        context = multiprocessing.get_context("fork")
+        blocks_in, self._blocks = context.Pipe(duplex=False)
+        self._pieces, pieces_out = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_helper_main,
+            args=(blocks_in, pieces_out, (self._blocks, self._pieces), vote_id, owner_of, owner_number),
+            name="renovote-verify-helper",
+            daemon=True,
+        )
+        try:
+            self._process.start()
+        except BaseException:
+            self._blocks.close()
+            self._pieces.close()
+            raise
+        finally:
+            blocks_in.close()
+            pieces_out.close()
+        self.sent = 0
+        self._to_send: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send_all, name="block-sender", daemon=True)
+        self._sender.start()
+
+    @classmethod
+    def start(cls, vote_id: bytes, owner_of: dict[bytes, bytes] | None) -> _Helper | None:
+        """A helper, or None where none can be forked safely (then this process checks alone)."""
+        if owner_of is None or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+            return None
+        try:
+            return cls(vote_id, owner_of)
+        except Exception:  # noqa: BLE001 -- e.g. in a daemon process, or out of processes: check alone
+            return None
+
+    def _send_all(self) -> None:
+        try:
+            while block := self._to_send.get():
+                self._blocks.send_bytes(block)
+            self._blocks.send_bytes(b"")
+        except OSError:  # the helper is gone: piece() says so
+            pass
+        finally:
+            self._blocks.close()
+
+    def send(self, block: bytes) -> None:
+        self._to_send.put(block)
+        self.sent += 1
+
+    def has_piece(self) -> bool:
+        return self._pieces.poll()
+
+    def piece(self) -> _Piece | None:
+        """The answer for the earliest block sent and not answered for (waits for it)."""
+        data = self._pieces.recv_bytes()
+        self.sent -= 1
+        if not data:
+            return None
+        first_seq, count, prev_hash, last_hash = self._HEAD.unpack_from(data)
+        numbers = memoryview(data)[self._HEAD.size : self._HEAD.size + 4 * count].cast("I")
+        owners = map(self.owners.__getitem__, numbers)
+        choices = map(_CHOICE_CODES.__getitem__, data[self._HEAD.size + 4 * count :])
+        return _Piece(first_seq, count, prev_hash, last_hash, zip(owners, choices, strict=True))
+
+    def close(self) -> None:
+        # Answers first: a helper still writing one (when checking stopped early) then fails, stops
+        # reading blocks, and so the thread writing them stops too.
+        self._pieces.close()
+        self._to_send.put(b"")
+        self._sender.join()
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._process.close()
+
+
 class _LedgerCheck:
     """The ledger's entries in order against the chain, the roster and the vote, with each owner's
     latest choice so far (b"" once withdrawn). Everything is bytes, as the lines hold it.
 
-    `block` checks many lines at once and takes them only when every check passes for every line
-    (then nothing is reported); otherwise `line` checks them one by one and reports each failure."""
+    `apply` takes many lines at once, checked by _piece, only when every check passes for every
+    line (then nothing is reported); otherwise `line` checks them one by one and reports each failure."""
 
     def __init__(
         self,
@@ -712,24 +877,20 @@ class _LedgerCheck:
         self.vote_id = report.vote_id.encode()
         self.entries = 0
 
-    def block(self, scanned: ScannedBlock) -> bool:
-        """Take a piece of the chain if every entry in it passes every check; False (nothing changed)
-        otherwise. scan_block has checked each entry's hash and each link but the first."""
-        first = self.expected_seq
-        count = len(scanned.seq)
-        end = first + count
+    def apply(self, piece: _Piece) -> bool:
+        """Take a piece of the chain if it follows the entries so far and holds no tally head or
+        checkpoint; False (nothing changed) otherwise."""
+        first, end = self.expected_seq, self.expected_seq + piece.count
         watched = bisect_left(self.watched, first)
         if (
-            (watched < len(self.watched) and self.watched[watched] < end)
-            or scanned.prev_hash != self.prev_hash
-            or scanned.vote_id.count(self.vote_id) != count
-            or list(map(int, scanned.seq)) != list(range(first, end))
-            or (self.owner_of is not None and tuple(map(self.owner_of.get, scanned.unit_ref)) != scanned.owner_ref)
+            piece.first_seq != first
+            or piece.prev_hash != self.prev_hash
+            or (watched < len(self.watched) and self.watched[watched] < end)
         ):
             return False
-        self.latest.update(zip(scanned.owner_ref, scanned.choice, strict=True))
-        self.entries += count
-        self.expected_seq, self.prev_hash = end, scanned.entry_hash[-1]
+        self.latest.update(piece.choices)
+        self.entries += piece.count
+        self.expected_seq, self.prev_hash = end, piece.last_hash
         return True
 
     def line(self, number: int, line: bytes) -> None:
@@ -767,6 +928,69 @@ class _LedgerCheck:
         self.expected_seq, self.prev_hash = seq + 1, claimed
 
 
+#: Ledgers of at least this many bytes (about 150,000 entries) are checked with a helper process.
+_HELPER_MIN_BYTES: int | None = 48 << 20
+_SENT = "sent to the helper"
+#: Blocks read and not yet taken at most (their memory), when the earliest is with the helper.
+_MAX_PENDING = 6
+
+
+class _InOrder:
+    """Takes blocks of the ledger in order: each as a piece when it is one (see _piece), made here
+    or by the helper, otherwise line by line. Whatever happens to the helper, the result is the
+    same: the blocks it had and did not answer for are made into pieces here."""
+
+    def __init__(self, ledger: _LedgerCheck, helper: _Helper | None) -> None:
+        self.ledger = ledger
+        self.helper = helper
+        self.pending: deque[tuple[bytes, _Piece | str | None]] = deque()  # in order, with their piece
+        self.number = 0  # of the last line taken
+
+    def add(self, block: bytes) -> None:
+        """Send the block to the helper if it has room, or make its piece here; then take the blocks
+        whose piece is known, in order (waiting for the helper when too many are pending)."""
+        if self.helper is not None and block and self.helper.sent < self.helper.MAX_SENT:
+            self.helper.send(block)
+            self.pending.append((block, _SENT))
+        else:
+            self.pending.append((block, self._piece_here(block)))
+        while self.pending and (
+            self.pending[0][1] is not _SENT or len(self.pending) > _MAX_PENDING or self._helper_has_piece()
+        ):
+            self._take_first()
+
+    def finish(self) -> None:
+        while self.pending:
+            self._take_first()
+
+    def _piece_here(self, block: bytes) -> _Piece | None:
+        return _piece(block, self.ledger.vote_id, self.ledger.owner_of)
+
+    def _helper_has_piece(self) -> bool:
+        return self.helper is None or self.helper.has_piece()
+
+    def _without_helper(self) -> None:
+        self.helper = None
+        self.pending = deque((b, self._piece_here(b) if p is _SENT else p) for b, p in self.pending)
+
+    def _take_first(self) -> None:
+        block, piece = self.pending[0]
+        if piece is _SENT:
+            try:
+                piece = self.helper.piece()  # type: ignore[union-attr]  # _SENT only while there is one
+            except (EOFError, OSError):  # the helper is gone
+                self._without_helper()
+                block, piece = self.pending[0]
+        self.pending.popleft()
+        ledger = self.ledger
+        if isinstance(piece, _Piece) and ledger.apply(piece):
+            self.number += piece.count
+            return
+        for line in block.split(b"\n"):
+            self.number += 1
+            ledger.line(self.number, line)
+
+
 def _check_ledger(
     zf: zipfile.ZipFile,
     ledger_sha256: str | None,
@@ -774,17 +998,18 @@ def _check_ledger(
     checks: list[_TallyCheck],
     checkpoints: Sequence[tuple[int, str]],
     report: VerifyReport,
+    large: bool,
 ) -> None:
     ledger = _LedgerCheck(roster, checks, checkpoints, report)
-    number = 0  # of the last line checked
-    for block in _iter_blocks(zf, report, ledger_sha256):
-        scanned = scan_block(block)
-        if scanned is not None and ledger.block(scanned):
-            number += len(scanned.seq)
-            continue
-        for line in block.split(b"\n"):
-            number += 1
-            ledger.line(number, line)
+    helper = _Helper.start(ledger.vote_id, ledger.owner_of) if large else None  # before the reading thread
+    try:
+        in_order = _InOrder(ledger, helper)
+        for block in _iter_blocks(zf, report, ledger_sha256):
+            in_order.add(block)
+        in_order.finish()
+    finally:
+        if helper is not None:
+            helper.close()
     report.entries = ledger.entries
     for seq, digest in checkpoints:
         if seq not in ledger.found_checkpoints:
@@ -871,10 +1096,20 @@ def _verify(
         key = _read_public_key(zf, public_key, report)
         roster = _read_roster(zf, report)
         checks = _read_tallies(zf, key, report)
-        _check_ledger(zf, manifest["files"].get(LEDGER), roster, checks, checkpoints, report)
+        _check_ledger(zf, manifest["files"].get(LEDGER), roster, checks, checkpoints, report, _large_ledger(zf))
         if roster is not None:
             _recount(roster, checks, report)
     return report
+
+
+def _large_ledger(zf: zipfile.ZipFile) -> bool:
+    """Whether the ledger is large enough for a helper process to pay (by the size the zip states:
+    a wrong size costs time, never a check)."""
+    try:
+        size = zf.getinfo(LEDGER).file_size
+    except KeyError:
+        return False
+    return _HELPER_MIN_BYTES is not None and size >= _HELPER_MIN_BYTES
 
 
 def find_receipt(source: bytes | IO[bytes], receipt: str) -> LedgerEntry | None:

@@ -34,7 +34,7 @@ from voting.audit import (
     write_bundle,
 )
 from voting.canonical import canonical_json
-from voting.ledger import EntryKind, FrozenRoster, LedgerEntry, ScannedBlock, next_entry, ref
+from voting.ledger import EntryKind, FrozenRoster, LedgerEntry, next_entry, ref
 from voting.model import Choice, Scope
 from voting.rules import preset
 from voting.votes import GENESIS, Vote, VoteStatus
@@ -683,13 +683,13 @@ def test_checking_blocks_of_lines_at_once_reports_exactly_what_checking_line_by_
     monkeypatch.setattr(audit, "_LEDGER_CHUNK", chunk)
     monkeypatch.setattr(audit, "_READ_AHEAD", read_ahead)
     taken: list[bool] = []
-    block = audit._LedgerCheck.block
+    apply = audit._LedgerCheck.apply
 
-    def counted(self: audit._LedgerCheck, scanned: ScannedBlock) -> bool:
-        taken.append(block(self, scanned))
+    def counted(self: audit._LedgerCheck, piece: audit._Piece) -> bool:
+        taken.append(apply(self, piece))
         return taken[-1]
 
-    monkeypatch.setattr(audit._LedgerCheck, "block", counted)
+    monkeypatch.setattr(audit._LedgerCheck, "apply", counted)
     rng = random.Random(chunk)
     for full in (True, False):
         bundle, entries = _long_bundle(full=full)
@@ -784,3 +784,96 @@ def test_the_ledger_is_read_ahead_in_a_thread_that_ends_with_the_reading(
         lines = b"\n".join(audit._iter_blocks(zf, VerifyReport(), None)).split(b"\n")
         assert lines == [entry.line() for entry in entries]
         assert threading.active_count() == threads
+
+
+class _FakeHelper:
+    """Answers like the helper process, in this process; gone (EOFError, OSError) after `lasts` blocks."""
+
+    MAX_SENT = 2
+
+    def __init__(self, lasts: int, how: type[Exception], vote_id: bytes, owner_of: dict[bytes, bytes] | None) -> None:
+        self.lasts, self.how = lasts, how
+        self.vote_id, self.owner_of = vote_id, owner_of
+        self.blocks: list[bytes] = []
+        self.sent = 0
+        self.answered = 0
+
+    def send(self, block: bytes) -> None:
+        self.blocks.append(block)
+        self.sent += 1
+
+    def has_piece(self) -> bool:
+        return self.answered % 3 != 2  # now and then not yet: the checker goes on with later blocks
+
+    def piece(self) -> audit._Piece | None:
+        if self.answered >= self.lasts:
+            raise self.how
+        block = self.blocks[self.answered]
+        self.answered += 1
+        self.sent -= 1
+        return audit._piece(block, self.vote_id, self.owner_of)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("lasts", "how"), [(10**9, EOFError), (3, EOFError), (0, EOFError), (4, OSError)])
+def test_blocks_checked_by_the_helper_give_the_same_report_even_if_it_goes(
+    lasts: int, how: type[Exception], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "_LEDGER_CHUNK", 500)
+    monkeypatch.setattr(audit, "_READ_AHEAD", 3000)
+    monkeypatch.setattr(audit, "_HELPER_MIN_BYTES", 0)
+    helpers: list[_FakeHelper] = []
+
+    def start(vote_id: bytes, owner_of: dict[bytes, bytes] | None) -> _FakeHelper:
+        helpers.append(_FakeHelper(lasts, how, vote_id, owner_of))
+        return helpers[-1]
+
+    monkeypatch.setattr(audit._Helper, "start", start)
+    rng = random.Random(lasts)
+    bundle, entries = _long_bundle(full=True)
+    checkpoints = [(5, entries[4].entry_hash), (33, entries[32].entry_hash)]
+    assert verify_bundle(bundle, checkpoints=checkpoints).ok
+    assert helpers[-1].answered >= min(lasts, 3)
+    for _ in range(100):
+        damaged = _rewrite(bundle, "ledger.jsonl", lambda d: _ledger_damage(rng, d))
+        fast = verify_bundle(damaged, checkpoints=checkpoints)
+        assert fast == _slow_report(damaged, monkeypatch, checkpoints=checkpoints)
+
+
+def test_a_large_ledger_is_checked_with_a_helper_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "_LEDGER_CHUNK", 500)
+    monkeypatch.setattr(audit, "_HELPER_MIN_BYTES", 0)
+    answered: list[audit._Piece | None] = []
+    piece = audit._Helper.piece
+    monkeypatch.setattr(audit._Helper, "piece", lambda self: answered.append(piece(self)) or answered[-1])
+    bundle, _ = _long_bundle(full=False)
+    assert verify_bundle(bundle).ok
+    assert any(isinstance(p, audit._Piece) for p in answered)
+    edited = _rewrite(bundle, "ledger.jsonl", _lines(lambda lines: [*lines[:7], lines[8], lines[7], *lines[9:]]))
+    report = verify_bundle(edited)
+    assert report == _slow_report(edited, monkeypatch)
+    assert ("ledger.jsonl", "entry_seq", "9") in {(f.file, f.code, f.where) for f in report.failures}
+
+
+def test_a_helper_process_killed_midway_changes_nothing_in_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "_LEDGER_CHUNK", 300)
+    monkeypatch.setattr(audit, "_HELPER_MIN_BYTES", 0)
+    answered = []
+    piece = audit._Helper.piece
+
+    def then_killed(self: audit._Helper) -> audit._Piece | None:
+        if len(answered) == 2:
+            self._process.kill()
+            self._process.join()
+        answered.append(None)
+        return piece(self)
+
+    monkeypatch.setattr(audit._Helper, "piece", then_killed)
+    bundle, _ = _long_bundle(full=False)
+    edited = _rewrite(bundle, "ledger.jsonl", _lines(lambda lines: [*lines[:30], lines[31], lines[30], *lines[32:]]))
+    for checked in (bundle, edited):
+        answered.clear()
+        assert verify_bundle(checked) == _slow_report(checked, monkeypatch)
+        assert len(answered) >= 3  # the helper was asked again after it was killed
