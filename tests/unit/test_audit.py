@@ -791,9 +791,9 @@ class _FakeHelper:
 
     MAX_SENT = 2
 
-    def __init__(self, lasts: int, how: type[Exception], vote_id: bytes, owner_of: dict[bytes, bytes] | None) -> None:
+    def __init__(self, lasts: int, how: type[Exception], vote_id: bytes, owner_pairs: frozenset[bytes] | None) -> None:
         self.lasts, self.how = lasts, how
-        self.vote_id, self.owner_of = vote_id, owner_of
+        self.vote_id, self.owner_pairs = vote_id, owner_pairs
         self.blocks: list[bytes] = []
         self.sent = 0
         self.answered = 0
@@ -811,7 +811,7 @@ class _FakeHelper:
         block = self.blocks[self.answered]
         self.answered += 1
         self.sent -= 1
-        return audit._piece(block, self.vote_id, self.owner_of)
+        return audit._piece(block, self.vote_id, self.owner_pairs)
 
     def close(self) -> None:
         pass
@@ -826,8 +826,8 @@ def test_blocks_checked_by_the_helper_give_the_same_report_even_if_it_goes(
     monkeypatch.setattr(audit, "_HELPER_MIN_BYTES", 0)
     helpers: list[_FakeHelper] = []
 
-    def start(vote_id: bytes, owner_of: dict[bytes, bytes] | None) -> _FakeHelper:
-        helpers.append(_FakeHelper(lasts, how, vote_id, owner_of))
+    def start(vote_id: bytes, owner_pairs: frozenset[bytes] | None, owners: list[bytes]) -> _FakeHelper:
+        helpers.append(_FakeHelper(lasts, how, vote_id, owner_pairs))
         return helpers[-1]
 
     monkeypatch.setattr(audit._Helper, "start", start)
@@ -877,3 +877,66 @@ def test_a_helper_process_killed_midway_changes_nothing_in_the_report(monkeypatc
         answered.clear()
         assert verify_bundle(checked) == _slow_report(checked, monkeypatch)
         assert len(answered) >= 3  # the helper was asked again after it was killed
+
+
+def test_an_entry_whose_refs_join_into_a_roster_units_refs_is_still_not_that_unit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Refs of 31 and 33 digits pass the roster's own check (32-digit blocks once joined): an entry
+    with the same digits cut elsewhere is another unit, also when its block is checked at once."""
+    monkeypatch.setattr(audit, "_LEDGER_CHUNK", 300)  # a block a line: the first is not the head's
+    from voting.ledger import FrozenUnit
+    from voting.model import UnitStatus
+
+    frozen = FrozenRoster((FrozenUnit("a" * 31, "b" * 33, 6000, UnitStatus.SOLD),))
+    entries = [
+        next_entry(
+            0,
+            GENESIS,
+            vote_id="7",
+            kind=EntryKind.CAST,
+            unit_ref="a" * 31 + "b",
+            owner_ref="b" * 32,
+            choice=Choice.AGREE,
+            actor="a",
+            at="b",
+        ),
+    ]
+    for _ in range(3):
+        entries.append(
+            next_entry(
+                entries[-1].seq,
+                entries[-1].entry_hash,
+                vote_id="7",
+                kind=EntryKind.CAST,
+                unit_ref="a" * 31,
+                owner_ref="b" * 33,
+                choice=Choice.AGREE,
+                actor="a",
+                at="b",
+            )
+        )
+    vote = Vote(1, "t", "", preset("double-two-thirds"), Scope(), T0, T0 + timedelta(days=7), id=7)
+    payload = tally_payload(
+        vote,
+        frozen.count(vote.rule, {"b" * 33: Choice.AGREE}),
+        stage="preliminary",
+        roster_hash=frozen.roster_hash,
+        head_seq=4,
+        head_hash=entries[-1].entry_hash,
+        opened_at="a",
+        closes_at="b",
+        closed_at="c",
+        signed_at="d",
+    )
+    out = io.BytesIO()
+    write_bundle(
+        out,
+        vote_id="7",
+        frozen=frozen,
+        entries=entries,
+        tallies=[sign_tally(SIGNING_KEY, payload)],
+        public_key=SIGNING_KEY.public_key(),
+        summary="",
+    )
+    assert ("ledger.jsonl", "entry_unit", "1") in _codes(out.getvalue())
