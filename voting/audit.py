@@ -365,7 +365,9 @@ def _read(zf: zipfile.ZipFile, name: str, report: VerifyReport) -> bytes | None:
     return None
 
 
-def _check_manifest(zf: zipfile.ZipFile, report: VerifyReport) -> dict[str, Any] | None:
+def _check_manifest(zf: zipfile.ZipFile, report: VerifyReport, kept: dict[str, bytes]) -> dict[str, Any] | None:
+    """The manifest, checking every file's hash against it (the ledger's while it is checked); the
+    roster's bytes are kept in `kept` when they could be read, for _read_roster to read them once."""
     raw = _read(zf, MANIFEST, report)
     if raw is None:
         return None
@@ -390,9 +392,13 @@ def _check_manifest(zf: zipfile.ZipFile, report: VerifyReport) -> dict[str, Any]
             continue  # hashed while its entries are checked: one pass over the largest file
         digest = hashlib.sha256()
         try:
-            with zf.open(name) as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
+            if name == ROSTER:  # read whole: _read_roster needs it so
+                kept[name] = zf.read(name)
+                digest.update(kept[name])
+            else:  # streamed: a file of the bundle may be anything
+                with zf.open(name) as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(chunk)
         except _ZIP_ERRORS as exc:
             report.fail(name, "zip_unreadable", detail=exc)
             continue
@@ -449,8 +455,8 @@ def _check_pseudonyms(key: bytes, number: int, unit: FrozenUnit, report: VerifyR
         report.fail(ROSTER, "pseudonym_mismatch", number, "owner")
 
 
-def _read_roster(zf: zipfile.ZipFile, report: VerifyReport) -> FrozenRoster | None:
-    raw = _read(zf, ROSTER, report)
+def _read_roster(zf: zipfile.ZipFile, report: VerifyReport, kept: dict[str, bytes]) -> FrozenRoster | None:
+    raw = kept.pop(ROSTER) if ROSTER in kept else _read(zf, ROSTER, report)
     if raw is None:
         return None
     key_raw = _read(zf, PSEUDONYM_KEY, report) if PSEUDONYM_KEY in zf.namelist() else None
@@ -1107,11 +1113,12 @@ def _verify(
         report.fail("bundle", "zip_unreadable", detail=exc)
         return report
     with zf:
-        manifest = _check_manifest(zf, report)
+        kept: dict[str, bytes] = {}
+        manifest = _check_manifest(zf, report, kept)
         if manifest is None:
             return report
         key = _read_public_key(zf, public_key, report)
-        roster = _read_roster(zf, report)
+        roster = _read_roster(zf, report, kept)
         checks = _read_tallies(zf, key, report)
         _check_ledger(zf, manifest["files"].get(LEDGER), roster, checks, checkpoints, report, _large_ledger(zf))
         if roster is not None:
