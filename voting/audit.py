@@ -738,6 +738,8 @@ def _piece(block: bytes, vote_id: bytes, owner_pairs: frozenset[bytes] | None) -
     return _Piece(first, count, scanned.prev_hash, scanned.entry_hash[-1], pairs)
 
 
+#: The start of the helper's answer for a piece: first seq, count, first prev_hash, last hash.
+_PIECE_HEAD = struct.Struct("=QQ64s64s")
 #: A choice as one byte in the helper's answers, and back: b"" (a withdrawal) is 0.
 _CHOICE_CODES = [b"", *(str(c).encode() for c in Choice)]
 _CHOICE_CODE = {choice: code for code, choice in enumerate(_CHOICE_CODES)}
@@ -749,7 +751,7 @@ def _helper_main(
     parent_ends: tuple[Connection, Connection],
     vote_id: bytes,
     owner_pairs: frozenset[bytes],
-    owner_number: dict[bytes, int],
+    owners: list[bytes],
 ) -> None:
     """The helper process: answers each block it is sent, in order, until b"" or until the checking
     process is gone (its ends of the pipes, copied by fork, are closed here).
@@ -760,15 +762,16 @@ def _helper_main(
     the checking process to read them."""
     for end in parent_ends:
         end.close()
+    owner_number = dict(zip(owners, range(len(owners)), strict=True))  # as _Helper.piece reads them
     while block := blocks_in.recv_bytes():
         piece = _piece(block, vote_id, owner_pairs)
         if piece is None:
             pieces_out.send_bytes(b"")
             continue
-        owners, choices = zip(*piece.choices, strict=True)
+        entry_owners, choices = zip(*piece.choices, strict=True)
         pieces_out.send_bytes(
-            struct.pack("=QQ64s64s", piece.first_seq, piece.count, piece.prev_hash, piece.last_hash)
-            + struct.pack(f"={piece.count}I", *map(owner_number.__getitem__, owners))
+            _PIECE_HEAD.pack(piece.first_seq, piece.count, piece.prev_hash, piece.last_hash)
+            + struct.pack(f"{piece.count}I", *map(owner_number.__getitem__, entry_owners))  # as cast("I") reads
             + bytes(map(_CHOICE_CODE.__getitem__, choices))
         )
 
@@ -786,17 +789,15 @@ class _Helper:
 
     #: Blocks sent and not answered for at most: one being checked, the next ones waiting.
     MAX_SENT = 3
-    _HEAD = struct.Struct("=QQ64s64s")
 
     def __init__(self, vote_id: bytes, owner_pairs: frozenset[bytes], owners: list[bytes]) -> None:
-        self.owners = list(dict.fromkeys(owners))
-        owner_number = {owner: number for number, owner in enumerate(self.owners)}
+        self.owners = list(dict.fromkeys(owners))  # each owner once: its number is its place here
         context = multiprocessing.get_context("fork")
         blocks_in, self._blocks = context.Pipe(duplex=False)
         self._pieces, pieces_out = context.Pipe(duplex=False)
         self._process = context.Process(
             target=_helper_main,
-            args=(blocks_in, pieces_out, (self._blocks, self._pieces), vote_id, owner_pairs, owner_number),
+            args=(blocks_in, pieces_out, (self._blocks, self._pieces), vote_id, owner_pairs, self.owners),
             name="renovote-verify-helper",
             daemon=True,
         )
@@ -848,10 +849,10 @@ class _Helper:
         self.sent -= 1
         if not data:
             return None
-        first_seq, count, prev_hash, last_hash = self._HEAD.unpack_from(data)
-        numbers = memoryview(data)[self._HEAD.size : self._HEAD.size + 4 * count].cast("I")
-        owners = map(self.owners.__getitem__, numbers)
-        choices = map(_CHOICE_CODES.__getitem__, data[self._HEAD.size + 4 * count :])
+        first_seq, count, prev_hash, last_hash = _PIECE_HEAD.unpack_from(data)
+        codes_at = _PIECE_HEAD.size + 4 * count
+        owners = map(self.owners.__getitem__, memoryview(data)[_PIECE_HEAD.size : codes_at].cast("I"))
+        choices = map(_CHOICE_CODES.__getitem__, data[codes_at:])
         return _Piece(first_seq, count, prev_hash, last_hash, zip(owners, choices, strict=True))
 
     def close(self) -> None:
