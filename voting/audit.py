@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from multiprocessing.connection import Connection
 from operator import add, itemgetter, methodcaller
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -674,14 +674,40 @@ def _iter_blocks(zf: zipfile.ZipFile, report: VerifyReport, expected_sha256: str
         report.fail(LEDGER, "file_hash")
 
 
-_CHOICES = {str(c).encode(): c for c in Choice}
+#: A choice as one byte, and back: b"" (none, or withdrawn) is 0.
+_CHOICE_CODES = [b"", *(str(c).encode() for c in Choice)]
+_CHOICE_CODE = {choice: code for code, choice in enumerate(_CHOICE_CODES)}
+_CHOICE_OF_CODE = dict(enumerate(Choice, start=1))
+_CHOICE_OF_TEXT = {str(c).encode(): c for c in Choice}
 
 
-def _choices(latest: dict[bytes, bytes]) -> dict[str, Choice]:
-    """Each owner's latest choice as recount takes it: withdrawn owners (b"") left out."""
-    if b"" in latest.values():
-        return {owner.decode(): _CHOICES[choice] for owner, choice in latest.items() if choice}
-    return dict(zip(map(bytes.decode, latest), map(_CHOICES.__getitem__, latest.values()), strict=True))
+class _Latest:
+    """Each owner's latest choice so far. The roster's owners have numbers (their place in
+    `owners`) and a choice code each in a list, which a block of entries sets in one call; any other
+    owner_ref an entry names (only entries checked on their own can) has its choice in a dict."""
+
+    def __init__(self, owners: list[bytes]) -> None:
+        self.owners = owners  # each once
+        self.number = dict(zip(owners, range(len(owners)), strict=True))
+        self.codes = [0] * len(owners)
+        self.others: dict[bytes, bytes] = {}
+
+    def set_many(self, numbers: Iterable[int], codes: bytes) -> None:
+        deque(map(self.codes.__setitem__, numbers, codes), maxlen=0)  # in order: the last one stays
+
+    def set(self, owner_ref: bytes, choice: bytes | None) -> None:
+        number = self.number.get(owner_ref)
+        if number is None:
+            self.others[owner_ref] = choice or b""
+        else:
+            self.codes[number] = _CHOICE_CODE[choice or b""]
+
+    def choices(self) -> dict[str, Choice]:
+        """As recount takes them: by owner_ref, withdrawn owners left out."""
+        names = b"\n".join(self.owners).decode("ascii").split("\n")  # refs are hex digits
+        result = {names[number]: _CHOICE_OF_CODE[code] for number, code in enumerate(self.codes) if code}
+        result.update({owner.decode(): _CHOICE_OF_TEXT[choice] for owner, choice in self.others.items() if choice})
+        return result
 
 
 def _ref_columns(roster: FrozenRoster) -> tuple[list[bytes], list[bytes]]:
@@ -693,12 +719,9 @@ def _ref_columns(roster: FrozenRoster) -> tuple[list[bytes], list[bytes]]:
     return units, owners
 
 
-def _owner_pairs(units: list[bytes], owners: list[bytes]) -> frozenset[bytes]:
-    """Each unit with its owner as one key, unit_ref + ":" + owner_ref. The refs are hex digits and
-    each unit is in the roster once (_read_roster refuses a unit twice), so an entry's key is in the
-    set exactly when its unit is in the roster with that owner: one set lookup per entry is cheaper
-    than a dict lookup and a comparison, and reads less memory."""
-    return frozenset(map(add, map(add, units, repeat(b":")), owners))
+def _pair_keys(units: Iterable[bytes], owners: Iterable[bytes]) -> Iterator[bytes]:
+    """Each unit with its owner as one key, unit_ref + ":" + owner_ref (see _LedgerCheck.owner_number)."""
+    return map(add, map(add, units, repeat(b":")), owners)
 
 
 @dataclass(frozen=True, slots=True)
@@ -710,39 +733,36 @@ class _Piece:
     count: int
     prev_hash: bytes  # the first entry's
     last_hash: bytes
-    choices: Iterable[tuple[bytes, bytes]]  # (owner_ref, choice or b"" for a withdrawal), in order
+    owners: Sequence[int] | None  # each entry's owner by number (see _Latest); None without a roster
+    choices: bytes  # each entry's choice code (see _CHOICE_CODES)
 
 
-def _piece(block: bytes, vote_id: bytes, owner_pairs: frozenset[bytes] | None) -> _Piece | None:
+def _piece(block: bytes, vote_id: bytes, owner_number: dict[bytes, int] | None) -> _Piece | None:
     """A block of lines as a piece of the chain, or None when a line needs checking on its own.
 
     A piece: every line is a well-formed entry whose hash matches and which links to the line
     before (scan_block), of this vote, numbered one after another, for a unit of the frozen roster
-    and that unit's owner (`owner_pairs`, see _owner_pairs; None: no roster to check against).
+    and that unit's owner (`owner_number`, see _LedgerCheck; None: no roster to check against).
     """
     scanned = scan_block(block)
     if scanned is None:
         return None
     count = len(scanned.seq)
     first = int(scanned.seq[0])
-    if (
-        scanned.vote_id.count(vote_id) != count
-        or list(map(int, scanned.seq)) != list(range(first, first + count))
-        or (
-            owner_pairs is not None
-            and not owner_pairs.issuperset(map(add, map(add, scanned.unit_ref, repeat(b":")), scanned.owner_ref))
-        )
-    ):
+    if scanned.vote_id.count(vote_id) != count or list(map(int, scanned.seq)) != list(range(first, first + count)):
         return None
-    pairs = zip(scanned.owner_ref, scanned.choice, strict=True)
-    return _Piece(first, count, scanned.prev_hash, scanned.entry_hash[-1], pairs)
+    owners = None
+    if owner_number is not None:
+        found = list(map(owner_number.get, _pair_keys(scanned.unit_ref, scanned.owner_ref)))
+        if None in found:
+            return None
+        owners = cast(list[int], found)
+    choices = bytes(map(_CHOICE_CODE.__getitem__, scanned.choice))
+    return _Piece(first, count, scanned.prev_hash, scanned.entry_hash[-1], owners, choices)
 
 
 #: The start of the helper's answer for a piece: first seq, count, first prev_hash, last hash.
 _PIECE_HEAD = struct.Struct("=QQ64s64s")
-#: A choice as one byte in the helper's answers, and back: b"" (a withdrawal) is 0.
-_CHOICE_CODES = [b"", *(str(c).encode() for c in Choice)]
-_CHOICE_CODE = {choice: code for code, choice in enumerate(_CHOICE_CODES)}
 
 
 def _helper_main(
@@ -750,29 +770,26 @@ def _helper_main(
     pieces_out: Connection,
     parent_ends: tuple[Connection, Connection],
     vote_id: bytes,
-    owner_pairs: frozenset[bytes],
-    owners: list[bytes],
+    owner_number: dict[bytes, int],
 ) -> None:
     """The helper process: answers each block it is sent, in order, until b"" or until the checking
     process is gone (its ends of the pipes, copied by fork, are closed here).
 
     An answer is b"" (no piece) or a piece packed small: first seq, count, the first prev_hash,
-    the last hash, then each entry's owner as its number (4 bytes) and its choice (1 byte). Small,
-    so that a few answers fit in the pipe: the helper goes on to the next block without waiting for
-    the checking process to read them."""
+    the last hash, then each entry's owner as its number (4 bytes) and its choice code (1 byte).
+    Small, so that a few answers fit in the pipe: the helper goes on to the next block without
+    waiting for the checking process to read them."""
     for end in parent_ends:
         end.close()
-    owner_number = dict(zip(owners, range(len(owners)), strict=True))  # as _Helper.piece reads them
     while block := blocks_in.recv_bytes():
-        piece = _piece(block, vote_id, owner_pairs)
-        if piece is None:
+        piece = _piece(block, vote_id, owner_number)
+        if piece is None or piece.owners is None:
             pieces_out.send_bytes(b"")
             continue
-        entry_owners, choices = zip(*piece.choices, strict=True)
         pieces_out.send_bytes(
             _PIECE_HEAD.pack(piece.first_seq, piece.count, piece.prev_hash, piece.last_hash)
-            + struct.pack(f"{piece.count}I", *map(owner_number.__getitem__, entry_owners))  # as cast("I") reads
-            + bytes(map(_CHOICE_CODE.__getitem__, choices))
+            + struct.pack(f"{piece.count}I", *piece.owners)  # as cast("I") reads them
+            + piece.choices
         )
 
 
@@ -790,14 +807,13 @@ class _Helper:
     #: Blocks sent and not answered for at most: one being checked, the next ones waiting.
     MAX_SENT = 3
 
-    def __init__(self, vote_id: bytes, owner_pairs: frozenset[bytes], owners: list[bytes]) -> None:
-        self.owners = list(dict.fromkeys(owners))  # each owner once: its number is its place here
+    def __init__(self, vote_id: bytes, owner_number: dict[bytes, int]) -> None:
         context = multiprocessing.get_context("fork")
         blocks_in, self._blocks = context.Pipe(duplex=False)
         self._pieces, pieces_out = context.Pipe(duplex=False)
         self._process = context.Process(
             target=_helper_main,
-            args=(blocks_in, pieces_out, (self._blocks, self._pieces), vote_id, owner_pairs, self.owners),
+            args=(blocks_in, pieces_out, (self._blocks, self._pieces), vote_id, owner_number),
             name="renovote-verify-helper",
             daemon=True,
         )
@@ -816,13 +832,13 @@ class _Helper:
         self._sender.start()
 
     @classmethod
-    def start(cls, vote_id: bytes, owner_pairs: frozenset[bytes] | None, owners: list[bytes]) -> _Helper | None:
-        """A helper, or None where none can be forked safely (then this process checks alone).
-        `owners`: every owner_ref of the roster (the helper numbers them)."""
-        if owner_pairs is None or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+    def start(cls, vote_id: bytes, owner_number: dict[bytes, int] | None) -> _Helper | None:
+        """A helper, or None where none can be forked safely (then this process checks alone)."""
+        forkable = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+        if owner_number is None or not forkable:
             return None
         try:
-            return cls(vote_id, owner_pairs, owners)
+            return cls(vote_id, owner_number)
         except Exception:  # noqa: BLE001 -- e.g. in a daemon process, or out of processes: check alone
             return None
 
@@ -850,10 +866,9 @@ class _Helper:
         if not data:
             return None
         first_seq, count, prev_hash, last_hash = _PIECE_HEAD.unpack_from(data)
-        codes_at = _PIECE_HEAD.size + 4 * count
-        owners = map(self.owners.__getitem__, memoryview(data)[_PIECE_HEAD.size : codes_at].cast("I"))
-        choices = map(_CHOICE_CODES.__getitem__, data[codes_at:])
-        return _Piece(first_seq, count, prev_hash, last_hash, zip(owners, choices, strict=True))
+        choices_at = _PIECE_HEAD.size + 4 * count
+        owners = memoryview(data)[_PIECE_HEAD.size : choices_at].cast("I")
+        return _Piece(first_seq, count, prev_hash, last_hash, owners, data[choices_at:])
 
     def close(self) -> None:
         # Answers first: a helper still writing one (when checking stopped early) then fails, stops
@@ -870,7 +885,7 @@ class _Helper:
 
 class _LedgerCheck:
     """The ledger's entries in order against the chain, the roster and the vote, with each owner's
-    latest choice so far (b"" once withdrawn). Everything is bytes, as the lines hold it.
+    latest choice so far. Everything is bytes, as the lines hold it.
 
     `apply` takes many lines at once, checked by _piece, only when every check passes for every
     line (then nothing is reported); otherwise `line` checks them one by one and reports each failure."""
@@ -883,8 +898,17 @@ class _LedgerCheck:
         report: VerifyReport,
     ) -> None:
         self.report = report
-        self.unit_refs, self.owner_refs = ([], []) if roster is None else _ref_columns(roster)
-        self.owner_pairs = None if roster is None else _owner_pairs(self.unit_refs, self.owner_refs)
+        self.unit_refs, owner_refs = ([], []) if roster is None else _ref_columns(roster)
+        self.latest = _Latest(list(dict.fromkeys(owner_refs)))
+        #: unit_ref + ":" + owner_ref -> the owner's number, for each unit of the roster (None: no
+        #: roster). The refs are hex digits and each unit is in the roster once (_read_roster refuses
+        #: a unit twice), so an entry's key is there exactly when its unit is in the roster with that
+        #: owner: one lookup per entry checks it and gives the number.
+        self.owner_number: dict[bytes, int] | None = None
+        if roster is not None:
+            numbers = map(self.latest.number.__getitem__, owner_refs)
+            self.owner_number = dict(zip(_pair_keys(self.unit_refs, owner_refs), numbers, strict=True))
+        self.owner_refs = owner_refs
         self._owner_of: dict[bytes, bytes] | None = None
         self.by_head: dict[int, list[_TallyCheck]] = {}
         for check in checks:
@@ -893,7 +917,6 @@ class _LedgerCheck:
         self.found_checkpoints: set[int] = set()
         #: The sequence numbers a block must not cover: they need the state right after their entry.
         self.watched = sorted({*self.by_head, *self.pending_checkpoints})
-        self.latest: dict[bytes, bytes] = {}
         self.expected_seq = 1
         self.prev_hash = GENESIS.encode()
         self.vote_id = report.vote_id.encode()
@@ -910,7 +933,8 @@ class _LedgerCheck:
             or (watched < len(self.watched) and self.watched[watched] < end)
         ):
             return False
-        self.latest.update(piece.choices)
+        if piece.owners is not None:  # without a roster there is no recount, nor latest choices to keep
+            self.latest.set_many(piece.owners, piece.choices)
         self.entries += piece.count
         self.expected_seq, self.prev_hash = end, piece.last_hash
         return True
@@ -934,7 +958,7 @@ class _LedgerCheck:
             fail(LEDGER, "entry_link", seq)
         if vote != self.vote_id:
             fail(LEDGER, "entry_vote", seq, vote.decode(errors="replace"))
-        if self.owner_pairs is not None:
+        if self.owner_number is not None:
             if self._owner_of is None:  # made on the first entry checked on its own
                 self._owner_of = dict(zip(self.unit_refs, self.owner_refs, strict=True))
             unit_owner = self._owner_of.get(unit_ref)
@@ -942,11 +966,11 @@ class _LedgerCheck:
                 fail(LEDGER, "entry_unit", seq)
             elif unit_owner != owner_ref:
                 fail(LEDGER, "entry_owner", seq)
-        self.latest[owner_ref] = b"" if choice is None else choice
+        self.latest.set(owner_ref, choice)
         if seq in self.by_head:
             for check in self.by_head[seq]:
                 check.head_found = claimed.decode() == check.head_hash
-                check.choices = _choices(self.latest)
+                check.choices = self.latest.choices()
         if self.pending_checkpoints.get(seq) == claimed:
             self.found_checkpoints.add(seq)
         self.expected_seq, self.prev_hash = seq + 1, claimed
@@ -988,7 +1012,7 @@ class _InOrder:
             self._take_first()
 
     def _piece_here(self, block: bytes) -> _Piece | None:
-        return _piece(block, self.ledger.vote_id, self.ledger.owner_pairs)
+        return _piece(block, self.ledger.vote_id, self.ledger.owner_number)
 
     def _helper_has_piece(self) -> bool:
         return self.helper is None or self.helper.has_piece()
@@ -1025,7 +1049,7 @@ def _check_ledger(
     large: bool,
 ) -> None:
     ledger = _LedgerCheck(roster, checks, checkpoints, report)
-    helper = _Helper.start(ledger.vote_id, ledger.owner_pairs, ledger.owner_refs) if large else None  # no thread yet
+    helper = _Helper.start(ledger.vote_id, ledger.owner_number) if large else None  # before any thread
     try:
         in_order = _InOrder(ledger, helper)
         for block in _iter_blocks(zf, report, ledger_sha256):

@@ -791,9 +791,9 @@ class _FakeHelper:
 
     MAX_SENT = 2
 
-    def __init__(self, lasts: int, how: type[Exception], vote_id: bytes, owner_pairs: frozenset[bytes] | None) -> None:
+    def __init__(self, lasts: int, how: type[Exception], vote_id: bytes, owner_number: dict[bytes, int] | None) -> None:
         self.lasts, self.how = lasts, how
-        self.vote_id, self.owner_pairs = vote_id, owner_pairs
+        self.vote_id, self.owner_number = vote_id, owner_number
         self.blocks: list[bytes] = []
         self.sent = 0
         self.answered = 0
@@ -811,7 +811,7 @@ class _FakeHelper:
         block = self.blocks[self.answered]
         self.answered += 1
         self.sent -= 1
-        return audit._piece(block, self.vote_id, self.owner_pairs)
+        return audit._piece(block, self.vote_id, self.owner_number)
 
     def close(self) -> None:
         pass
@@ -826,8 +826,8 @@ def test_blocks_checked_by_the_helper_give_the_same_report_even_if_it_goes(
     monkeypatch.setattr(audit, "_HELPER_MIN_BYTES", 0)
     helpers: list[_FakeHelper] = []
 
-    def start(vote_id: bytes, owner_pairs: frozenset[bytes] | None, owners: list[bytes]) -> _FakeHelper:
-        helpers.append(_FakeHelper(lasts, how, vote_id, owner_pairs))
+    def start(vote_id: bytes, owner_number: dict[bytes, int] | None) -> _FakeHelper:
+        helpers.append(_FakeHelper(lasts, how, vote_id, owner_number))
         return helpers[-1]
 
     monkeypatch.setattr(audit._Helper, "start", start)
@@ -940,3 +940,58 @@ def test_an_entry_whose_refs_join_into_a_roster_units_refs_is_still_not_that_uni
         summary="",
     )
     assert ("ledger.jsonl", "entry_unit", "1") in _codes(out.getvalue())
+
+
+def test_within_a_block_checked_at_once_the_later_ballot_of_an_owner_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "_LEDGER_CHUNK", 700)  # two or three lines a block
+    frozen = FrozenRoster.build(roster_a(), KEY)
+    units = {u.unit_id: u for u in frozen.units}
+    script = [("101", Choice.AGREE), ("101", Choice.DISAGREE), ("201", Choice.DISAGREE), ("202", Choice.AGREE)]
+    script += [("102", Choice.ABSTAIN)] * 8
+    entries: list[LedgerEntry] = []
+    for unit_id, choice in script:
+        head_seq, head_hash = (entries[-1].seq, entries[-1].entry_hash) if entries else (0, GENESIS)
+        unit = units[unit_id]
+        entries.append(
+            next_entry(
+                head_seq,
+                head_hash,
+                vote_id="7",
+                kind=EntryKind.CAST,
+                unit_ref=unit.unit_ref,
+                owner_ref=unit.owner_ref,
+                choice=choice,
+                actor="a",
+                at="b",
+            )
+        )
+    latest = {e.owner_ref: e.choice for e in entries}  # p1 disagrees, p3 agrees, p2 abstains
+    vote = Vote(1, "t", "", preset("double-two-thirds"), Scope(), T0, T0 + timedelta(days=7), id=7)
+    payload = tally_payload(
+        vote,
+        frozen.count(vote.rule, latest),
+        stage="preliminary",  # type: ignore[arg-type]
+        roster_hash=frozen.roster_hash,
+        head_seq=12,
+        head_hash=entries[-1].entry_hash,
+        opened_at="a",
+        closes_at="b",
+        closed_at="c",
+        signed_at="d",
+    )
+    out = io.BytesIO()
+    write_bundle(
+        out,
+        vote_id="7",
+        frozen=frozen,
+        entries=entries,
+        tallies=[sign_tally(SIGNING_KEY, payload)],
+        public_key=SIGNING_KEY.public_key(),
+        summary="",
+    )
+    taken: list[bool] = []
+    apply = audit._LedgerCheck.apply
+    monkeypatch.setattr(audit._LedgerCheck, "apply", lambda self, piece: taken.append(apply(self, piece)) or taken[-1])
+    report = verify_bundle(out.getvalue())
+    assert report.ok, [f.message() for f in report.failures]
+    assert taken[0]  # the first block, p1 agreeing then disagreeing, was taken at once
