@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from multiprocessing.connection import Connection
-from operator import add, itemgetter, methodcaller
+from operator import add, itemgetter
 from typing import IO, Any, cast
 
 from cryptography.exceptions import InvalidSignature
@@ -412,8 +412,6 @@ _LABEL_COLUMNS = ["unit_id", "building", "entrance", "room", "owner_key"]
 #: Areas as BundleWriter writes them, one a line: two decimals, at most 15 digits before the point
 #: (so that int() stays far from its limit).
 _PLAIN_AREAS = re.compile(r"[0-9]{1,15}\.[0-9][0-9](?:\n[0-9]{1,15}\.[0-9][0-9])*")
-_COMMAS = methodcaller("count", ",")
-_NO_POINT = methodcaller("replace", ".", "")
 
 
 def _plain_roster_units(raw: bytes) -> tuple[bool, list[FrozenUnit]] | None:
@@ -435,13 +433,17 @@ def _plain_roster_units(raw: bytes) -> tuple[bool, list[FrozenUnit]] | None:
     body = body.removesuffix("\n")  # the newline after the last row; a blank row stays a line
     if not (labelled or header == ",".join(_ROSTER_COLUMNS)) or not body or any(c in body for c in '"\r\x00'):
         return None
-    if set(map(_COMMAS, body.split("\n"))) != {width - 1}:  # a blank row has no comma
+    # Each row's fields, then "\n" alone, and so on: every (width + 1)th item is "\n" exactly when
+    # every row has `width` fields (a field never is "\n": each newline became its own item).
+    items = body.replace("\n", ",\n,").split(",")
+    ends = items[width :: width + 1]
+    if len(items) % (width + 1) != width or ends.count("\n") != len(ends):
         return None
-    fields = body.replace("\n", ",").split(",")
-    unit_refs, owner_refs, area_texts, status_texts, *labels = (fields[i::width] for i in range(width))
-    if _PLAIN_AREAS.fullmatch("\n".join(area_texts)) is None:
+    unit_refs, owner_refs, area_texts, status_texts, *labels = (items[i :: width + 1] for i in range(width))
+    areas_text = "\n".join(area_texts)
+    if _PLAIN_AREAS.fullmatch(areas_text) is None:
         return None
-    areas = list(map(int, map(_NO_POINT, area_texts)))  # "78.73" -> 7873 hundredths of m², as parse_area
+    areas = list(map(int, areas_text.replace(".", "").split("\n")))  # "78.73" -> 7873 hundredths, as parse_area
     statuses = list(map(_STATUSES.get, status_texts))
     if 0 in areas or None in statuses or len(set(unit_refs)) != len(unit_refs):
         return None

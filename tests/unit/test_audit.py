@@ -663,6 +663,7 @@ _ROSTER_DAMAGE: list[Callable[[bytes], bytes]] = [
     lambda d: re.sub(rb"\n[0-9a-f]{32}", b"\n" + b"a" * 31, d, count=1),
     lambda d: d.replace(b"\n", b"\n\x00", 1),
     lambda d: d.replace(b",sold\n", b"\nsold,", 1),  # a field moved to the next row: 3 then 5 columns
+    lambda d: d[: d.index(b"\n") + 1] + re.sub(rb",([^,\n]*)\n", rb"\n\1,", d[d.index(b"\n") + 1 :], count=1),
     lambda d: re.sub(rb"\n([0-9a-f]{32})", rb'\n"\1"', d, count=1),  # quoted: csv reads it unquoted
     lambda d: re.sub(rb"\n([0-9a-f]{32}),", rb'\n"\1,"', d, count=1),  # quoted with the comma
 ]
