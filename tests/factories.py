@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 from voting.model import Roster, Unit, UnitStatus
 
 
@@ -22,3 +25,23 @@ def roster_b() -> Roster:
     sold = [Unit(f"S{i:03d}", 6000, f"o{i}") for i in range(150)]
     unsold = [Unit(f"U{i:02d}", 9000, status=UnitStatus.UNSOLD) for i in range(30)]
     return Roster.of(sold + unsold)
+
+
+HASH_MEMBER = re.compile(rb',"hash":"([^"]{64})"')
+PREV_MEMBER = re.compile(rb'"prev_hash":"[^"]{64}"')
+
+
+def rechain(block: bytes) -> bytes:
+    """Give each line of a block of ledger lines the hash of its content, and the hash of the line
+    before as its prev_hash, as a forger would after changing something."""
+    lines = block.split(b"\n")
+    prev: bytes | None = None
+    for number, original in enumerate(lines):
+        line = original if prev is None else PREV_MEMBER.sub(b'"prev_hash":"' + prev + b'"', original, count=1)
+        member = HASH_MEMBER.search(line)
+        prev = None
+        if member is not None:
+            prev = hashlib.sha256(line[: member.start()] + line[member.end() :]).hexdigest().encode()
+            line = line[: member.start(1)] + prev + line[member.end(1) :]
+        lines[number] = line
+    return b"\n".join(lines)

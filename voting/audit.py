@@ -10,15 +10,25 @@ every signature; it reports every failure with the file and the entry or row whe
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import io
 import json
+import multiprocessing
+import queue
 import re
+import struct
+import threading
 import zipfile
 import zlib
+from bisect import bisect_left
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from itertools import repeat
+from multiprocessing.connection import Connection
+from operator import add, itemgetter
+from typing import IO, Any, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -34,6 +44,7 @@ from voting.ledger import (
     normalize_receipt,
     parse_entry_line,
     ref,
+    scan_block,
     scan_line,
 )
 from voting.model import Choice, UnitStatus, parse_area
@@ -354,7 +365,9 @@ def _read(zf: zipfile.ZipFile, name: str, report: VerifyReport) -> bytes | None:
     return None
 
 
-def _check_manifest(zf: zipfile.ZipFile, report: VerifyReport) -> dict[str, Any] | None:
+def _check_manifest(zf: zipfile.ZipFile, report: VerifyReport, kept: dict[str, bytes]) -> dict[str, Any] | None:
+    """The manifest, checking every file's hash against it (the ledger's while it is checked); the
+    roster's bytes are kept in `kept` when they could be read, for _read_roster to read them once."""
     raw = _read(zf, MANIFEST, report)
     if raw is None:
         return None
@@ -379,9 +392,13 @@ def _check_manifest(zf: zipfile.ZipFile, report: VerifyReport) -> dict[str, Any]
             continue  # hashed while its entries are checked: one pass over the largest file
         digest = hashlib.sha256()
         try:
-            with zf.open(name) as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
+            if name == ROSTER:  # read whole: _read_roster needs it so
+                kept[name] = zf.read(name)
+                digest.update(kept[name])
+            else:  # streamed: a file of the bundle may be anything
+                with zf.open(name) as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(chunk)
         except _ZIP_ERRORS as exc:
             report.fail(name, "zip_unreadable", detail=exc)
             continue
@@ -390,8 +407,58 @@ def _check_manifest(zf: zipfile.ZipFile, report: VerifyReport) -> dict[str, Any]
     return manifest
 
 
-def _read_roster(zf: zipfile.ZipFile, report: VerifyReport) -> FrozenRoster | None:
-    raw = _read(zf, ROSTER, report)
+_ROSTER_COLUMNS = ["unit_ref", "owner_ref", "area_m2", "status"]
+_LABEL_COLUMNS = ["unit_id", "building", "entrance", "room", "owner_key"]
+#: Areas as BundleWriter writes them, one a line: two decimals, at most 15 digits before the point
+#: (so that int() stays far from its limit).
+_PLAIN_AREAS = re.compile(r"[0-9]{1,15}\.[0-9][0-9](?:\n[0-9]{1,15}\.[0-9][0-9])*")
+
+
+def _plain_roster_units(raw: bytes) -> tuple[bool, list[FrozenUnit]] | None:
+    """Whether roster.csv is labelled and its units, when it is plain and has nothing to report.
+
+    Plain: UTF-8 with exactly the header of a pseudonymised or full export, no quote, carriage
+    return or NUL (so csv.reader takes every field verbatim between commas), each row with as many
+    fields as the header, areas with two decimals. Nothing to report: a known status, an area above
+    0, no unit twice. None otherwise: _read_roster then reads it with csv and reports row by row
+    what is wrong. The units are those that reading would give.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    header, _, body = text.partition("\n")
+    labelled = header == ",".join(_ROSTER_COLUMNS + _LABEL_COLUMNS)
+    width = len(_ROSTER_COLUMNS) + (len(_LABEL_COLUMNS) if labelled else 0)
+    body = body.removesuffix("\n")  # the newline after the last row; a blank row stays a line
+    if not (labelled or header == ",".join(_ROSTER_COLUMNS)) or not body or any(c in body for c in '"\r\x00'):
+        return None
+    # Each row's fields, then "\n" alone, and so on: every (width + 1)th item is "\n" exactly when
+    # every row has `width` fields (a field never is "\n": each newline became its own item).
+    items = body.replace("\n", ",\n,").split(",")
+    ends = items[width :: width + 1]
+    if len(items) % (width + 1) != width or ends.count("\n") != len(ends):
+        return None
+    unit_refs, owner_refs, area_texts, status_texts, *labels = (items[i :: width + 1] for i in range(width))
+    areas_text = "\n".join(area_texts)
+    if _PLAIN_AREAS.fullmatch(areas_text) is None:
+        return None
+    areas = list(map(int, areas_text.replace(".", "").split("\n")))  # "78.73" -> 7873 hundredths, as parse_area
+    statuses = list(map(_STATUSES.get, status_texts))
+    if 0 in areas or None in statuses or len(set(unit_refs)) != len(unit_refs):
+        return None
+    return labelled, list(map(FrozenUnit, unit_refs, owner_refs, areas, statuses, *labels))
+
+
+def _check_pseudonyms(key: bytes, number: int, unit: FrozenUnit, report: VerifyReport) -> None:
+    if ref(key, "unit:" + unit.unit_id) != unit.unit_ref:
+        report.fail(ROSTER, "pseudonym_mismatch", number, "unit " + unit.unit_id)
+    if ref(key, unit.owner_key) != unit.owner_ref:
+        report.fail(ROSTER, "pseudonym_mismatch", number, "owner")
+
+
+def _read_roster(zf: zipfile.ZipFile, report: VerifyReport, kept: dict[str, bytes]) -> FrozenRoster | None:
+    raw = kept.pop(ROSTER) if ROSTER in kept else _read(zf, ROSTER, report)
     if raw is None:
         return None
     key_raw = _read(zf, PSEUDONYM_KEY, report) if PSEUDONYM_KEY in zf.namelist() else None
@@ -401,11 +468,40 @@ def _read_roster(zf: zipfile.ZipFile, report: VerifyReport) -> FrozenRoster | No
             key = bytes.fromhex(key_raw.decode("ascii").strip())
         except (ValueError, UnicodeDecodeError):
             report.fail(PSEUDONYM_KEY, "roster_bad", 1, "not hex")
+    plain = _plain_roster_units(raw)
+    rows: Sequence[Sequence[str]] | None = None
+    if plain is not None:
+        labelled, units = plain
+        if key is not None and labelled:
+            for number, unit in enumerate(units, start=2):
+                _check_pseudonyms(key, number, unit, report)
+    else:
+        read = _read_roster_rows(raw, key, report)
+        if read is None:
+            return None
+        units, rows = read
+    report.units = len(units)
+    try:
+        return FrozenRoster(tuple(units))
+    except ValueError:  # a malformed pseudonym: find the rows to name them
+        if rows is None:  # plain rows: each unit has the unit_ref and owner_ref its row has
+            rows = [[unit.unit_ref, unit.owner_ref] for unit in units]
+        for number, row in enumerate(rows, start=2):
+            if len(row) >= 2 and not (_REF.fullmatch(row[0]) and _REF.fullmatch(row[1])):
+                report.fail(ROSTER, "roster_bad", number, "unit_ref and owner_ref must be 32 lowercase hex digits")
+        return None
+
+
+def _read_roster_rows(
+    raw: bytes, key: bytes | None, report: VerifyReport
+) -> tuple[list[FrozenUnit], list[list[str]]] | None:
+    """Read roster.csv with csv, reporting every row that is wrong: the units and the rows after
+    the header, or None when the header is wrong."""
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8", errors="replace"))))
-    if not rows or rows[0][:4] != ["unit_ref", "owner_ref", "area_m2", "status"]:
+    if not rows or rows[0][:4] != _ROSTER_COLUMNS:
         report.fail(ROSTER, "roster_bad", 1, "header must start with unit_ref,owner_ref,area_m2,status")
         return None
-    labelled = rows[0][4:] == ["unit_id", "building", "entrance", "room", "owner_key"]
+    labelled = rows[0][4:] == _LABEL_COLUMNS
     units: list[FrozenUnit] = []
     seen: set[str] = set()
     for number, row in enumerate(rows[1:], start=2):
@@ -428,19 +524,9 @@ def _read_roster(zf: zipfile.ZipFile, report: VerifyReport) -> FrozenRoster | No
         labels = row[4:9] if labelled else ["", "", "", "", ""]
         unit = FrozenUnit(row[0], row[1], area, status, *labels)
         if key is not None and labelled:
-            if ref(key, "unit:" + unit.unit_id) != unit.unit_ref:
-                report.fail(ROSTER, "pseudonym_mismatch", number, "unit " + unit.unit_id)
-            if ref(key, unit.owner_key) != unit.owner_ref:
-                report.fail(ROSTER, "pseudonym_mismatch", number, "owner")
+            _check_pseudonyms(key, number, unit, report)
         units.append(unit)
-    report.units = len(units)
-    try:
-        return FrozenRoster(tuple(units))
-    except ValueError:  # a malformed pseudonym: find the rows to name them
-        for number, row in enumerate(rows[1:], start=2):
-            if len(row) >= 2 and not (_REF.fullmatch(row[0]) and _REF.fullmatch(row[1])):
-                report.fail(ROSTER, "roster_bad", number, "unit_ref and owner_ref must be 32 lowercase hex digits")
-        return None
+    return units, rows[1:]
 
 
 def _read_public_key(
@@ -517,22 +603,68 @@ def _read_tallies(zf: zipfile.ZipFile, key: Ed25519PublicKey | None, report: Ver
     return checks
 
 
-def _iter_lines(zf: zipfile.ZipFile, report: VerifyReport, expected_sha256: str | None) -> Iterator[tuple[int, bytes]]:
-    """The ledger's lines, hashing the file as they go by and checking it against the manifest at the end."""
+#: How much of the ledger is checked at a time: about 3,000 lines, at once when they can be.
+_LEDGER_CHUNK = 1 << 20
+#: How much of it is decompressed at a time, ahead, in a thread (see _read_ahead).
+_READ_AHEAD = 8 << 20
+
+
+def _read_ahead(fh: IO[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
+    """fh's content in large chunks, read and hashed into `digest` in a thread while the caller
+    checks the chunks before: decompression, zipfile's CRC and SHA-256 release the GIL on large
+    buffers, so this work runs on another core. At most two chunks wait; an exception in the
+    thread (a damaged zip) is raised here. The thread has ended when this generator has."""
+    chunks: queue.SimpleQueue[bytes | BaseException | None] = queue.SimpleQueue()
+    free = threading.Semaphore(2)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while free.acquire() and not stop.is_set():
+                chunk = fh.read(_READ_AHEAD)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                chunks.put(chunk)
+            chunks.put(None)
+        except BaseException as exc:  # noqa: BLE001 -- handed over to the caller, which raises it
+            chunks.put(exc)
+
+    reader = threading.Thread(target=read, name="ledger-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            free.release()
+            yield item
+    finally:
+        stop.set()
+        free.release()  # wakes the thread if it waits for room
+        reader.join()
+
+
+def _iter_blocks(zf: zipfile.ZipFile, report: VerifyReport, expected_sha256: str | None) -> Iterator[bytes]:
+    """The ledger in blocks of whole lines of about _LEDGER_CHUNK bytes (without the newline after
+    the last line); hashes the file as it goes by and checks it against the manifest at the end."""
     digest = hashlib.sha256()
-    number = 0
     try:
         with zf.open(LEDGER) as fh:
             rest = b""
-            while chunk := fh.read(1 << 20):  # whole chunks: zipfile's own readline is slow per line
-                digest.update(chunk)
-                lines = (rest + chunk).split(b"\n")
-                rest = lines.pop()
-                for line in lines:
-                    number += 1
-                    yield number, line
+            for chunk in _read_ahead(fh, digest):
+                data = rest + chunk
+                start = 0
+                while start < len(data):
+                    cut = data.rfind(b"\n", start, start + _LEDGER_CHUNK)
+                    if cut < 0:  # a line longer than a block
+                        cut = data.find(b"\n", start + _LEDGER_CHUNK)
+                        if cut < 0:
+                            break
+                    yield data[start:cut]
+                    start = cut + 1
+                rest = data[start:]
             if rest:
-                yield number + 1, rest
+                yield rest
     except KeyError:
         if expected_sha256 is None:
             report.fail(LEDGER, "file_missing")
@@ -544,6 +676,371 @@ def _iter_lines(zf: zipfile.ZipFile, report: VerifyReport, expected_sha256: str 
         report.fail(LEDGER, "file_hash")
 
 
+#: A choice as one byte, and back: b"" (none, or withdrawn) is 0.
+_CHOICE_CODES = [b"", *(str(c).encode() for c in Choice)]
+_CHOICE_CODE = {choice: code for code, choice in enumerate(_CHOICE_CODES)}
+_CHOICE_OF_CODE = dict(enumerate(Choice, start=1))
+_CHOICE_OF_TEXT = {str(c).encode(): c for c in Choice}
+
+
+class _Latest:
+    """Each owner's latest choice so far. The roster's owners have numbers (their place in
+    `owners`) and a choice code each in a list, which a block of entries sets in one call; any other
+    owner_ref an entry names (only entries checked on their own can) has its choice in a dict."""
+
+    def __init__(self, owners: list[bytes]) -> None:
+        self.owners = owners  # each once
+        self.number = dict(zip(owners, range(len(owners)), strict=True))
+        self.codes = [0] * len(owners)
+        self.others: dict[bytes, bytes] = {}
+
+    def set_many(self, numbers: Iterable[int], codes: bytes) -> None:
+        deque(map(self.codes.__setitem__, numbers, codes), maxlen=0)  # in order: the last one stays
+
+    def set(self, owner_ref: bytes, choice: bytes | None) -> None:
+        number = self.number.get(owner_ref)
+        if number is None:
+            self.others[owner_ref] = choice or b""
+        else:
+            self.codes[number] = _CHOICE_CODE[choice or b""]
+
+    def choices(self) -> dict[str, Choice]:
+        """As recount takes them: by owner_ref, withdrawn owners left out."""
+        names = b"\n".join(self.owners).decode("ascii").split("\n")  # refs are hex digits
+        result = {names[number]: _CHOICE_OF_CODE[code] for number, code in enumerate(self.codes) if code}
+        result.update({owner.decode(): _CHOICE_OF_TEXT[choice] for owner, choice in self.others.items() if choice})
+        return result
+
+
+def _ref_columns(roster: FrozenRoster) -> tuple[list[bytes], list[bytes]]:
+    """unit_refs and owner_refs as bytes. The refs are hex digits (FrozenRoster checks), so each
+    column is joined, encoded and split again in three calls rather than encoded ref by ref."""
+    if not roster.units:
+        return [], []
+    units, owners = ("\n".join(map(itemgetter(i), roster.units)).encode("ascii").split(b"\n") for i in (0, 1))
+    return units, owners
+
+
+def _pair_keys(units: Iterable[bytes], owners: Iterable[bytes]) -> Iterator[bytes]:
+    """Each unit with its owner as one key, unit_ref + ":" + owner_ref (see _LedgerCheck.owner_number)."""
+    return map(add, map(add, units, repeat(b":")), owners)
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """A block of the ledger whose entries passed every check that does not depend on the entries
+    before it (see _piece), with what the checks that do depend on them need."""
+
+    first_seq: int
+    count: int
+    prev_hash: bytes  # the first entry's
+    last_hash: bytes
+    owners: Sequence[int] | None  # each entry's owner by number (see _Latest); None without a roster
+    choices: bytes  # each entry's choice code (see _CHOICE_CODES)
+
+
+def _piece(block: bytes, vote_id: bytes, owner_number: dict[bytes, int] | None) -> _Piece | None:
+    """A block of lines as a piece of the chain, or None when a line needs checking on its own.
+
+    A piece: every line is a well-formed entry whose hash matches and which links to the line
+    before (scan_block), of this vote, numbered one after another, for a unit of the frozen roster
+    and that unit's owner (`owner_number`, see _LedgerCheck; None: no roster to check against).
+    """
+    scanned = scan_block(block)
+    if scanned is None:
+        return None
+    count = len(scanned.seq)
+    first = int(scanned.seq[0])
+    if scanned.vote_id.count(vote_id) != count or list(map(int, scanned.seq)) != list(range(first, first + count)):
+        return None
+    owners = None
+    if owner_number is not None:
+        found = list(map(owner_number.get, _pair_keys(scanned.unit_ref, scanned.owner_ref)))
+        if None in found:
+            return None
+        owners = cast(list[int], found)
+    choices = bytes(map(_CHOICE_CODE.__getitem__, scanned.choice))
+    return _Piece(first, count, scanned.prev_hash, scanned.entry_hash[-1], owners, choices)
+
+
+#: The start of the helper's answer for a piece: first seq, count, first prev_hash, last hash.
+_PIECE_HEAD = struct.Struct("=QQ64s64s")
+
+
+def _helper_main(
+    blocks_in: Connection,
+    pieces_out: Connection,
+    parent_ends: tuple[Connection, Connection],
+    vote_id: bytes,
+    owner_number: dict[bytes, int],
+) -> None:
+    """The helper process: answers each block it is sent, in order, until b"" or until the checking
+    process is gone (its ends of the pipes, copied by fork, are closed here).
+
+    An answer is b"" (no piece) or a piece packed small: first seq, count, the first prev_hash,
+    the last hash, then each entry's owner as its number (4 bytes) and its choice code (1 byte).
+    Small, so that a few answers fit in the pipe: the helper goes on to the next block without
+    waiting for the checking process to read them."""
+    for end in parent_ends:
+        end.close()
+    while block := blocks_in.recv_bytes():
+        piece = _piece(block, vote_id, owner_number)
+        if piece is None or piece.owners is None:
+            pieces_out.send_bytes(b"")
+            continue
+        pieces_out.send_bytes(
+            _PIECE_HEAD.pack(piece.first_seq, piece.count, piece.prev_hash, piece.last_hash)
+            + struct.pack(f"{piece.count}I", *piece.owners)  # as cast("I") reads them
+            + piece.choices
+        )
+
+
+class _Helper:
+    """A second process checking blocks of a large ledger (see _piece) while this one checks others:
+    the checks hold the GIL, so a thread would not run them on the other core.
+
+    The process is forked, so that it starts at once with the roster it needs and runs nothing
+    but _helper_main (a spawned interpreter would import the caller's main module again), and only
+    from a process with no other thread, which fork could leave holding a lock in the copy. Blocks
+    are written to it by a thread here, which is the one to wait while the helper is busy. Whatever
+    happens to the helper, the report is the same: a block it was sent and did not answer for is
+    checked here instead (see _InOrder)."""
+
+    #: Blocks sent and not answered for at most: one being checked, the next ones waiting.
+    MAX_SENT = 3
+
+    def __init__(self, vote_id: bytes, owner_number: dict[bytes, int]) -> None:
+        context = multiprocessing.get_context("fork")
+        blocks_in, self._blocks = context.Pipe(duplex=False)
+        self._pieces, pieces_out = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_helper_main,
+            args=(blocks_in, pieces_out, (self._blocks, self._pieces), vote_id, owner_number),
+            name="renovote-verify-helper",
+            daemon=True,
+        )
+        try:
+            self._process.start()
+        except BaseException:
+            self._blocks.close()
+            self._pieces.close()
+            raise
+        finally:
+            blocks_in.close()
+            pieces_out.close()
+        self.sent = 0
+        self._to_send: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send_all, name="block-sender", daemon=True)
+        self._sender.start()
+
+    @classmethod
+    def start(cls, vote_id: bytes, owner_number: dict[bytes, int] | None) -> _Helper | None:
+        """A helper, or None where none can be forked safely (then this process checks alone)."""
+        forkable = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+        if owner_number is None or not forkable:
+            return None
+        try:
+            return cls(vote_id, owner_number)
+        except Exception:  # noqa: BLE001 -- e.g. in a daemon process, or out of processes: check alone
+            return None
+
+    def _send_all(self) -> None:
+        try:
+            while block := self._to_send.get():
+                self._blocks.send_bytes(block)
+            self._blocks.send_bytes(b"")
+        except OSError:  # the helper is gone: piece() says so
+            pass
+        finally:
+            self._blocks.close()
+
+    def send(self, block: bytes) -> None:
+        self._to_send.put(block)
+        self.sent += 1
+
+    def has_piece(self) -> bool:
+        return self._pieces.poll()
+
+    def piece(self) -> _Piece | None:
+        """The answer for the earliest block sent and not answered for (waits for it)."""
+        data = self._pieces.recv_bytes()
+        self.sent -= 1
+        if not data:
+            return None
+        first_seq, count, prev_hash, last_hash = _PIECE_HEAD.unpack_from(data)
+        choices_at = _PIECE_HEAD.size + 4 * count
+        owners = memoryview(data)[_PIECE_HEAD.size : choices_at].cast("I")
+        return _Piece(first_seq, count, prev_hash, last_hash, owners, data[choices_at:])
+
+    def close(self) -> None:
+        # Answers first: a helper still writing one (when checking stopped early) then fails, stops
+        # reading blocks, and so the thread writing them stops too.
+        self._pieces.close()
+        self._to_send.put(b"")
+        self._sender.join()
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._process.close()
+
+
+class _LedgerCheck:
+    """The ledger's entries in order against the chain, the roster and the vote, with each owner's
+    latest choice so far. Everything is bytes, as the lines hold it.
+
+    `apply` takes many lines at once, checked by _piece, only when every check passes for every
+    line (then nothing is reported); otherwise `line` checks them one by one and reports each failure."""
+
+    def __init__(
+        self,
+        roster: FrozenRoster | None,
+        checks: list[_TallyCheck],
+        checkpoints: Sequence[tuple[int, str]],
+        report: VerifyReport,
+    ) -> None:
+        self.report = report
+        self.unit_refs, owner_refs = ([], []) if roster is None else _ref_columns(roster)
+        self.latest = _Latest(list(dict.fromkeys(owner_refs)))
+        #: unit_ref + ":" + owner_ref -> the owner's number, for each unit of the roster (None: no
+        #: roster). The refs are hex digits and each unit is in the roster once (_read_roster refuses
+        #: a unit twice), so an entry's key is there exactly when its unit is in the roster with that
+        #: owner: one lookup per entry checks it and gives the number.
+        self.owner_number: dict[bytes, int] | None = None
+        if roster is not None:
+            numbers = map(self.latest.number.__getitem__, owner_refs)
+            self.owner_number = dict(zip(_pair_keys(self.unit_refs, owner_refs), numbers, strict=True))
+        self.owner_refs = owner_refs
+        self._owner_of: dict[bytes, bytes] | None = None
+        self.by_head: dict[int, list[_TallyCheck]] = {}
+        for check in checks:
+            self.by_head.setdefault(check.head_seq, []).append(check)
+        self.pending_checkpoints = {seq: digest.lower().encode() for seq, digest in checkpoints}
+        self.found_checkpoints: set[int] = set()
+        #: The sequence numbers a block must not cover: they need the state right after their entry.
+        self.watched = sorted({*self.by_head, *self.pending_checkpoints})
+        self.expected_seq = 1
+        self.prev_hash = GENESIS.encode()
+        self.vote_id = report.vote_id.encode()
+        self.entries = 0
+
+    def apply(self, piece: _Piece) -> bool:
+        """Take a piece of the chain if it follows the entries so far and holds no tally head or
+        checkpoint; False (nothing changed) otherwise."""
+        first, end = self.expected_seq, self.expected_seq + piece.count
+        watched = bisect_left(self.watched, first)
+        if (
+            piece.first_seq != first
+            or piece.prev_hash != self.prev_hash
+            or (watched < len(self.watched) and self.watched[watched] < end)
+        ):
+            return False
+        if piece.owners is not None:  # without a roster there is no recount, nor latest choices to keep
+            self.latest.set_many(piece.owners, piece.choices)
+        self.entries += piece.count
+        self.expected_seq, self.prev_hash = end, piece.last_hash
+        return True
+
+    def line(self, number: int, line: bytes) -> None:
+        if not line:
+            return
+        fail = self.report.fail
+        try:
+            seq, prev, vote, _kind, unit_ref, owner_ref, choice, claimed, actual = scan_line(line, number)
+        except LedgerFormatError as exc:
+            fail(LEDGER, "ledger_bad", exc.line, exc.message)
+            self.expected_seq += 1
+            return
+        self.entries += 1
+        if actual != claimed:
+            fail(LEDGER, "entry_hash", seq)
+        if seq != self.expected_seq:
+            fail(LEDGER, "entry_seq", seq, self.expected_seq)
+        if prev != self.prev_hash:
+            fail(LEDGER, "entry_link", seq)
+        if vote != self.vote_id:
+            fail(LEDGER, "entry_vote", seq, vote.decode(errors="replace"))
+        if self.owner_number is not None:
+            if self._owner_of is None:  # made on the first entry checked on its own
+                self._owner_of = dict(zip(self.unit_refs, self.owner_refs, strict=True))
+            unit_owner = self._owner_of.get(unit_ref)
+            if unit_owner is None:
+                fail(LEDGER, "entry_unit", seq)
+            elif unit_owner != owner_ref:
+                fail(LEDGER, "entry_owner", seq)
+        self.latest.set(owner_ref, choice)
+        if seq in self.by_head:
+            for check in self.by_head[seq]:
+                check.head_found = claimed.decode() == check.head_hash
+                check.choices = self.latest.choices()
+        if self.pending_checkpoints.get(seq) == claimed:
+            self.found_checkpoints.add(seq)
+        self.expected_seq, self.prev_hash = seq + 1, claimed
+
+
+#: Ledgers of at least this many bytes (about 150,000 entries) are checked with a helper process.
+_HELPER_MIN_BYTES: int | None = 48 << 20
+_SENT = "sent to the helper"
+#: Blocks read and not yet taken at most (their memory), when the earliest is with the helper.
+_MAX_PENDING = 6
+
+
+class _InOrder:
+    """Takes blocks of the ledger in order: each as a piece when it is one (see _piece), made here
+    or by the helper, otherwise line by line. Whatever happens to the helper, the result is the
+    same: the blocks it had and did not answer for are made into pieces here."""
+
+    def __init__(self, ledger: _LedgerCheck, helper: _Helper | None) -> None:
+        self.ledger = ledger
+        self.helper = helper
+        self.pending: deque[tuple[bytes, _Piece | str | None]] = deque()  # in order, with their piece
+        self.number = 0  # of the last line taken
+
+    def add(self, block: bytes) -> None:
+        """Send the block to the helper if it has room, or make its piece here; then take the blocks
+        whose piece is known, in order (waiting for the helper when too many are pending)."""
+        if self.helper is not None and block and self.helper.sent < self.helper.MAX_SENT:
+            self.helper.send(block)
+            self.pending.append((block, _SENT))
+        else:
+            self.pending.append((block, self._piece_here(block)))
+        while self.pending and (
+            self.pending[0][1] is not _SENT or len(self.pending) > _MAX_PENDING or self._helper_has_piece()
+        ):
+            self._take_first()
+
+    def finish(self) -> None:
+        while self.pending:
+            self._take_first()
+
+    def _piece_here(self, block: bytes) -> _Piece | None:
+        return _piece(block, self.ledger.vote_id, self.ledger.owner_number)
+
+    def _helper_has_piece(self) -> bool:
+        return self.helper is None or self.helper.has_piece()
+
+    def _without_helper(self) -> None:
+        self.helper = None
+        self.pending = deque((b, self._piece_here(b) if p is _SENT else p) for b, p in self.pending)
+
+    def _take_first(self) -> None:
+        block, piece = self.pending[0]
+        if piece is _SENT:
+            try:
+                piece = self.helper.piece()  # type: ignore[union-attr]  # _SENT only while there is one
+            except (EOFError, OSError):  # the helper is gone
+                self._without_helper()
+                block, piece = self.pending[0]
+        self.pending.popleft()
+        ledger = self.ledger
+        if isinstance(piece, _Piece) and ledger.apply(piece):
+            self.number += piece.count
+            return
+        for line in block.split(b"\n"):
+            self.number += 1
+            ledger.line(self.number, line)
+
+
 def _check_ledger(
     zf: zipfile.ZipFile,
     ledger_sha256: str | None,
@@ -551,57 +1048,21 @@ def _check_ledger(
     checks: list[_TallyCheck],
     checkpoints: Sequence[tuple[int, str]],
     report: VerifyReport,
+    large: bool,
 ) -> None:
-    # Everything in the loop is bytes, as the lines hold it: no decoding per entry.
-    owner_of = {u.encode(): o.encode() for u, o in roster.owner_refs().items()} if roster is not None else None
-    by_head: dict[int, list[_TallyCheck]] = {}
-    for check in checks:
-        by_head.setdefault(check.head_seq, []).append(check)
-    pending_checkpoints = {seq: digest.lower().encode() for seq, digest in checkpoints}
-    found_checkpoints: set[int] = set()
-    latest: dict[bytes, bytes] = {}
-    expected_seq, prev_hash = 1, GENESIS.encode()
-    vote_id = report.vote_id.encode()
-    entries = 0
-    fail = report.fail
-    for number, line in _iter_lines(zf, report, ledger_sha256):
-        if not line:
-            continue
-        try:
-            seq, prev, vote, _kind, unit_ref, owner_ref, choice, claimed, actual = scan_line(line, number)
-        except LedgerFormatError as exc:
-            fail(LEDGER, "ledger_bad", exc.line, exc.message)
-            expected_seq += 1
-            continue
-        entries += 1
-        if actual != claimed:
-            fail(LEDGER, "entry_hash", seq)
-        if seq != expected_seq:
-            fail(LEDGER, "entry_seq", seq, expected_seq)
-        if prev != prev_hash:
-            fail(LEDGER, "entry_link", seq)
-        if vote != vote_id:
-            fail(LEDGER, "entry_vote", seq, vote.decode(errors="replace"))
-        if owner_of is not None:
-            unit_owner = owner_of.get(unit_ref)
-            if unit_owner is None:
-                fail(LEDGER, "entry_unit", seq)
-            elif unit_owner != owner_ref:
-                fail(LEDGER, "entry_owner", seq)
-        if choice is None:
-            latest.pop(owner_ref, None)
-        else:
-            latest[owner_ref] = choice
-        if seq in by_head:
-            for check in by_head[seq]:
-                check.head_found = claimed.decode() == check.head_hash
-                check.choices = {o.decode(): Choice(c.decode()) for o, c in latest.items()}
-        if pending_checkpoints.get(seq) == claimed:
-            found_checkpoints.add(seq)
-        expected_seq, prev_hash = seq + 1, claimed
-    report.entries = entries
+    ledger = _LedgerCheck(roster, checks, checkpoints, report)
+    helper = _Helper.start(ledger.vote_id, ledger.owner_number) if large else None  # before any thread
+    try:
+        in_order = _InOrder(ledger, helper)
+        for block in _iter_blocks(zf, report, ledger_sha256):
+            in_order.add(block)
+        in_order.finish()
+    finally:
+        if helper is not None:
+            helper.close()
+    report.entries = ledger.entries
     for seq, digest in checkpoints:
-        if seq not in found_checkpoints:
+        if seq not in ledger.found_checkpoints:
             report.fail(LEDGER, "checkpoint", f"{seq}:{digest}")
     for check in checks:
         if not check.head_found:
@@ -653,7 +1114,24 @@ def verify_bundle(
     public_key: Ed25519PublicKey | None = None,
     checkpoints: Sequence[tuple[int, str]] = (),
 ) -> VerifyReport:
-    """Recompute everything from the bundle alone; `report.ok` or every failure with where it is."""
+    """Recompute everything from the bundle alone; `report.ok` or every failure with where it is.
+
+    The cycle collector is paused meanwhile (and resumed if it ran): verification makes millions
+    of short-lived tuples and no reference cycle, and each collection would walk the roster again
+    (about 10% of the time on a million entries).
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _verify(source, public_key, checkpoints)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _verify(
+    source: bytes | IO[bytes], public_key: Ed25519PublicKey | None, checkpoints: Sequence[tuple[int, str]]
+) -> VerifyReport:
     report = VerifyReport()
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
@@ -662,16 +1140,27 @@ def verify_bundle(
         report.fail("bundle", "zip_unreadable", detail=exc)
         return report
     with zf:
-        manifest = _check_manifest(zf, report)
+        kept: dict[str, bytes] = {}
+        manifest = _check_manifest(zf, report, kept)
         if manifest is None:
             return report
         key = _read_public_key(zf, public_key, report)
-        roster = _read_roster(zf, report)
+        roster = _read_roster(zf, report, kept)
         checks = _read_tallies(zf, key, report)
-        _check_ledger(zf, manifest["files"].get(LEDGER), roster, checks, checkpoints, report)
+        _check_ledger(zf, manifest["files"].get(LEDGER), roster, checks, checkpoints, report, _large_ledger(zf))
         if roster is not None:
             _recount(roster, checks, report)
     return report
+
+
+def _large_ledger(zf: zipfile.ZipFile) -> bool:
+    """Whether the ledger is large enough for a helper process to pay (by the size the zip states:
+    a wrong size costs time, never a check)."""
+    try:
+        size = zf.getinfo(LEDGER).file_size
+    except KeyError:
+        return False
+    return _HELPER_MIN_BYTES is not None and size >= _HELPER_MIN_BYTES
 
 
 def find_receipt(source: bytes | IO[bytes], receipt: str) -> LedgerEntry | None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from hashlib import sha256
+from itertools import chain
+from operator import add, attrgetter, methodcaller
 from typing import Any, NamedTuple
 
 from voting.canonical import canonical_json, sha256_hex
@@ -35,6 +37,7 @@ __all__ = [
     "parse_utc",
     "receipt_of",
     "ref",
+    "scan_block",
     "scan_line",
     "utc_iso",
 ]
@@ -42,7 +45,7 @@ __all__ = [
 ROSTER_FORMAT = "renovote-roster/1"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _HEX64 = frozenset("0123456789abcdef")
-_REFS = re.compile(r"(?:[0-9a-f]{32})*")
+_HEX_DIGITS = b"0123456789abcdef"
 
 
 class EntryKind(StrEnum):
@@ -114,11 +117,13 @@ class FrozenRoster:
     _counted: list[_FrozenElectorate] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        units = tuple(sorted(self.units, key=lambda u: u.unit_ref))
+        units = tuple(sorted(self.units, key=attrgetter("unit_ref")))
         object.__setattr__(self, "units", units)
         object.__setattr__(self, "_counted", [])
-        refs = "".join(u.unit_ref + u.owner_ref for u in units)
-        if _REFS.fullmatch(refs) is None or not all(type(u.area) is int for u in units):
+        # All refs in a row are 32-digit blocks of lowercase hex; joined and checked in a few calls.
+        refs = "".join(chain.from_iterable(map(attrgetter("unit_ref", "owner_ref"), units)))
+        hex_refs = refs.isascii() and len(refs) % 32 == 0 and not refs.encode("ascii").translate(None, _HEX_DIGITS)
+        if not hex_refs or not set(map(type, map(attrgetter("area"), units))) <= {int}:
             raise ValueError("a frozen unit needs 32-hex-digit pseudonyms and an integer area")
         # canonical_json({"format": ROSTER_FORMAT, "units": [[unit_ref, owner_ref, area, status], ...]}),
         # written out directly: refs are hex, areas integers and statuses plain words, so each row's
@@ -179,10 +184,6 @@ class FrozenRoster:
         developer = electorate.developer_refs
         by_key = {DEVELOPER if owner_ref in developer else owner_ref: c for owner_ref, c in choices.items()}
         return tally(electorate, rule, by_key, non_voters_follow_majority=non_voters_follow_majority)
-
-    def owner_refs(self) -> dict[str, str]:
-        """unit_ref -> owner_ref."""
-        return {u.unit_ref: u.owner_ref for u in self.units}
 
     def csv_rows(self, with_labels: bool) -> Iterator[list[str]]:
         header = ["unit_ref", "owner_ref", "area_m2", "status"]
@@ -351,39 +352,37 @@ def latest_choices_from_entries(entries: Iterable[LedgerEntry], upto_seq: int | 
 
 # --- fast, exact scanning of canonical lines (the verifier's hot path) -----------------------------
 
-_STR = rb'"([^"\\\x00-\x1f]*)"'  # a JSON string without escapes: canonical exactly when it matches
-_HEX = rb'"([0-9a-f]{%d})"'
-_CANONICAL_LINE = re.compile(
-    rb"\{"
-    rb'"actor":'
-    + _STR
-    + rb',"at":'
-    + _STR
-    + rb'(?:,"attachment_sha256":'
-    + _STR
-    + rb")?"
-    + rb',"choice":(?:null|"(agree|disagree|abstain)")'
-    + rb'(,"hash":'
-    + (_HEX % 64)
-    + rb")"
-    + rb',"kind":"(cast|paper|door_to_door|proxy|correction|withdraw)"'
-    + rb',"owner_ref":'
-    + _STR
-    + rb',"prev_hash":'
-    + (_HEX % 64)
-    + rb'(?:,"proxy_name":'
-    + _STR
-    + rb")?"
-    + rb'(?:,"reason":'
-    + _STR
-    + rb")?"
-    + rb',"seq":(0|[1-9][0-9]{0,17})'
-    + rb',"unit_ref":'
-    + _STR
-    + rb',"vote_id":'
-    + _STR
-    + rb"\}$"
-)
+
+def _line_pattern(text: bytes, hex64: bytes, seq: bytes) -> bytes:
+    """A canonical ledger line as a regular expression, keys in canonical order. `text` matches the
+    content of a JSON string, `hex64` that of a hash, `seq` the sequence number. Its groups: head
+    (everything before the hash member), choice, claimed hash, tail (everything after the hash
+    member), kind, owner_ref, prev_hash, proxy_name, reason, seq, unit_ref, vote_id."""
+    string = b'"' + text + b'"'
+    captured = b'"(' + text + b')"'
+    return (
+        rb'(\{"actor":' + string + rb',"at":' + string + rb'(?:,"attachment_sha256":' + string + rb")?"
+        rb',"choice":(?:null|"(agree|disagree|abstain)"))'
+        rb',"hash":"(' + hex64 + rb')"'
+        rb'(,"kind":"(cast|paper|door_to_door|proxy|correction|withdraw)"'
+        rb',"owner_ref":' + captured + rb',"prev_hash":"(' + hex64 + rb')"'
+        rb'(?:,"proxy_name":' + captured + rb")?"
+        rb'(?:,"reason":' + captured + rb")?"
+        rb',"seq":(' + seq + rb")"
+        rb',"unit_ref":' + captured + rb',"vote_id":' + captured + rb"\})"
+    )
+
+
+#: One line, exactly: a JSON string without escapes is canonical exactly when it matches.
+_CANONICAL_LINE = re.compile(_line_pattern(rb'[^"\\\x00-\x1f]*', rb"[0-9a-f]{64}", rb"0|[1-9][0-9]{0,17}") + rb"$")
+#: Every line of a block at once, with cheaper classes than _CANONICAL_LINE (a string is anything
+#: but a quote, a hash any 64 characters but a quote, seq 0 is left out); scan_block makes up the
+#: difference for the whole block at once: no escape or control character, lowercase hex hashes.
+_PLAIN_LINES = re.compile(rb"^" + _line_pattern(rb'[^"]*', rb'[^"]{64}', rb"[1-9][0-9]{0,17}") + rb"$", re.MULTILINE)
+#: What no line of a block matched by _PLAIN_LINES may hold for _CANONICAL_LINE to match it too:
+#: a backslash (an escape) or a control character (the newline only separates lines).
+_NOT_PLAIN = bytes(range(0x0A)) + bytes(range(0x0B, 0x20)) + b"\\"
+_DIGEST = methodcaller("digest")
 
 
 class ScannedEntry(NamedTuple):
@@ -420,22 +419,7 @@ def scan_line(raw: bytes, line: int) -> ScannedEntry:
             claimed_text.encode(),
             entry.entry_hash.encode(),
         )
-    (
-        _actor,
-        _at,
-        _attachment,
-        choice,
-        _member,
-        claimed,
-        kind,
-        owner_ref,
-        prev_hash,
-        proxy_name,
-        reason,
-        seq,
-        unit_ref,
-        vote_id,
-    ) = match.groups()
+    head, choice, claimed, tail, kind, owner_ref, prev_hash, proxy_name, reason, seq, unit_ref, vote_id = match.groups()
     if not raw.isascii():
         try:
             raw.decode("utf-8")
@@ -449,6 +433,68 @@ def scan_line(raw: bytes, line: int) -> ScannedEntry:
         raise LedgerFormatError(line, "a proxy ballot names the proxy")
     if seq == b"0":
         raise LedgerFormatError(line, "seq starts at 1")
-    start, end = match.span(5)
-    actual = sha256(raw[:start] + raw[end:]).hexdigest().encode("ascii")
+    actual = sha256(head + tail).hexdigest().encode("ascii")  # the line without its hash member
     return ScannedEntry(int(seq), prev_hash, vote_id, kind, unit_ref, owner_ref, choice, claimed, actual)
+
+
+class ScannedBlock(NamedTuple):
+    """A block of lines that is an unbroken piece of a hash chain: its fields, one tuple per field
+    with one item per line, as the bytes of the lines (seq as its digits, a null choice as b""),
+    except prev_hash: the first line's (each other line's is the hash of the line before)."""
+
+    seq: tuple[bytes, ...]
+    prev_hash: bytes
+    vote_id: tuple[bytes, ...]
+    kind: tuple[bytes, ...]
+    unit_ref: tuple[bytes, ...]
+    owner_ref: tuple[bytes, ...]
+    choice: tuple[bytes, ...]
+    entry_hash: tuple[bytes, ...]
+
+
+def _well_formed(
+    kinds: tuple[bytes, ...], choices: tuple[bytes, ...], reasons: tuple[bytes, ...], proxy_names: tuple[bytes, ...]
+) -> bool:
+    """What scan_line checks after the match, for a whole block: a choice exactly when the entry is
+    not a withdrawal, a reason for a correction, a name for a proxy."""
+    if (b"withdraw" in kinds or b"" in choices) and any(
+        (choice == b"") != (kind == b"withdraw") for choice, kind in zip(choices, kinds, strict=True)
+    ):
+        return False
+    if b"correction" in kinds and not all(r for k, r in zip(kinds, reasons, strict=True) if k == b"correction"):
+        return False
+    return b"proxy" not in kinds or all(p for k, p in zip(kinds, proxy_names, strict=True) if k == b"proxy")
+
+
+def scan_block(block: bytes) -> ScannedBlock | None:
+    """Scan lines separated by newlines at once, when they hold nothing to report between them.
+
+    None unless every line is the plain canonical encoding of a well-formed entry (no escape in its
+    texts, no carriage return, no blank line), its hash is the SHA-256 of its content, and each line
+    after the first names the hash of the line before as its prev_hash. The caller then scans the
+    lines one by one with scan_line, which accepts the rest and says what is wrong. Whenever this
+    returns, scan_line accepts every line with the same fields and an actual hash equal to the claimed.
+    """
+    rows = _PLAIN_LINES.findall(block)
+    # A match runs from the start of a line to the end of one, and no two start on the same line:
+    # as many matches as lines means each line is one match, whole.
+    if len(rows) != block.count(b"\n") + 1 or len(block.translate(None, _NOT_PLAIN)) != len(block):
+        return None
+    if not block.isascii():
+        try:
+            block.decode("utf-8")  # a newline is never inside a UTF-8 sequence: each line is UTF-8 too
+        except UnicodeDecodeError:
+            return None
+    heads, choices, claimed, tails, kinds, owner_refs, prev_hashes, proxy_names, reasons, seqs, unit_refs, vote_ids = (
+        zip(*rows, strict=True)
+    )
+    # Hex digits: each claimed hash is compared with a computed one below, each prev_hash but the
+    # first with a claimed hash here; the first is checked.
+    if prev_hashes[1:] != claimed[:-1] or prev_hashes[0].translate(None, _HEX_DIGITS):
+        return None
+    if not _well_formed(kinds, choices, reasons, proxy_names):
+        return None
+    contents = map(add, heads, tails)  # each line without its hash member
+    if b"".join(map(_DIGEST, map(sha256, contents))).hex().encode("ascii") != b"".join(claimed):
+        return None
+    return ScannedBlock(seqs, prev_hashes[0], vote_ids, kinds, unit_refs, owner_refs, choices, claimed)

@@ -30,6 +30,10 @@ STDLIB_OK = {
     "re",
     "zipfile",
     "zlib",  # zipfile's decompressor: the verifier catches zlib.error from a damaged bundle
+    "gc",  # the verifier pauses the cycle collector while it runs (and only that)
+    "threading",  # the verifier decompresses the ledger in a second thread, ahead of the checks
+    "queue",  # ... and hands the chunks over with a queue
+    "multiprocessing",  # ... and checks large ledgers with a helper process, over os pipes (no socket)
     "collections",
     "dataclasses",
     "decimal",

@@ -5,16 +5,21 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import random
+import re
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.factories import roster_a
+from tests.factories import rechain, roster_a
+from voting import audit
 from voting.audit import (
     BundleWriter,
+    VerifyReport,
     find_receipt,
     fingerprint,
     generate_private_key,
@@ -26,6 +31,7 @@ from voting.audit import (
     sign_tally,
     tally_payload,
     verify_bundle,
+    write_bundle,
 )
 from voting.canonical import canonical_json
 from voting.ledger import EntryKind, FrozenRoster, LedgerEntry, next_entry, ref
@@ -525,3 +531,468 @@ def test_find_receipt_skips_lines_it_cannot_read_and_returns_none_for_unknown_co
     unused = next(c for c in ("00000-00000", "00000-00001") if c not in {e.receipt for e in entries})
     assert find_receipt(bundle, unused) is None
     assert find_receipt(bundle, "not a code") is None
+
+
+# --- the fast paths report exactly what the line-by-line and csv paths report -------------------
+
+
+def _long_bundle(*, full: bool) -> tuple[bytes, list[LedgerEntry]]:
+    """40 entries of every kind on roster A (some with texts that need escapes), a preliminary tally
+    at entry 20 and a final one at entry 40."""
+    frozen = FrozenRoster.build(roster_a(), KEY)
+    units = list(frozen.units)
+    kinds = [EntryKind.CAST, EntryKind.PAPER, EntryKind.PROXY, EntryKind.CORRECTION, EntryKind.WITHDRAW]
+    entries: list[LedgerEntry] = []
+    head_seq, head_hash = 0, GENESIS
+    for number in range(40):
+        unit = units[number * 7 % len(units)]
+        kind = EntryKind.CAST if number % 3 else kinds[number // 3 % len(kinds)]
+        if number == 38:
+            kind = EntryKind.WITHDRAW  # one owner withdrawn at the final head
+        entry = next_entry(
+            head_seq,
+            head_hash,
+            vote_id="7",
+            kind=kind,
+            unit_ref=unit.unit_ref,
+            owner_ref=unit.owner_ref,
+            choice=None if kind is EntryKind.WITHDRAW else list(Choice)[number % 3],
+            actor='worker "1"' if number == 11 else f"account:{number}",
+            at=f"2026-11-23T00:00:{number:02d}.000000Z",
+            proxy_name="李四之子" if kind is EntryKind.PROXY else None,
+            reason="misrecorded" if kind is EntryKind.CORRECTION else None,
+            attachment_sha256=hashlib.sha256(b"scan").hexdigest() if kind is EntryKind.PAPER else None,
+        )
+        entries.append(entry)
+        head_seq, head_hash = entry.seq, entry.entry_hash
+    vote = Vote(1, "加装电梯", "…", preset("double-two-thirds"), Scope(), T0, T0 + timedelta(days=7), id=7)
+    tallies = []
+    for stage, upto in (("preliminary", 20), ("final", 40)):
+        latest: dict[str, Choice] = {}
+        for e in entries[:upto]:
+            if e.choice is None:
+                latest.pop(e.owner_ref, None)
+            else:
+                latest[e.owner_ref] = e.choice
+        payload = tally_payload(
+            vote,
+            frozen.count(vote.rule, latest),
+            stage=stage,
+            roster_hash=frozen.roster_hash,
+            head_seq=upto,
+            head_hash=entries[upto - 1].entry_hash,
+            opened_at="a",
+            closes_at="b",
+            closed_at="c",
+            signed_at="d",
+        )
+        tallies.append(sign_tally(SIGNING_KEY, payload))
+    out = io.BytesIO()
+    write_bundle(
+        out,
+        vote_id="7",
+        frozen=frozen,
+        entries=entries,
+        tallies=tallies,
+        public_key=SIGNING_KEY.public_key(),
+        summary="",
+        pseudonym_key=KEY if full else None,
+    )
+    return out.getvalue(), entries
+
+
+def _ledger_damage(rng: random.Random, data: bytes) -> bytes:
+    lines = data.rstrip(b"\n").split(b"\n")
+    at = rng.randrange(len(lines))
+    other = rng.randrange(len(lines))
+    line = bytearray(lines[at])
+    how = rng.randrange(12)
+    if how == 0:
+        line[rng.randrange(len(line))] = rng.randrange(256)
+    elif how == 1:
+        del lines[at]
+    elif how == 2:
+        lines.insert(at, lines[other])
+    elif how == 3:
+        lines[at], lines[other] = lines[other], lines[at]
+    elif how == 4:
+        lines.insert(at, b"")
+    elif how == 5:
+        line += b"\r"
+    elif how == 6:
+        line = bytearray(line.replace(b'"vote_id":"7"', b'"vote_id":"8"'))
+    elif how == 7:
+        unit = lines[other][lines[other].index(b'"unit_ref"') :][:45]
+        line = bytearray(re.sub(rb'"unit_ref":"[0-9a-f]{32}"', unit, bytes(line)))
+    elif how == 8:
+        line = bytearray(line.replace(b'"seq":', b'"seq":1', 1))
+    elif how == 9:
+        line = bytearray(line.replace(b'"actor":"', b'"actor":"\\u0041', 1))
+    elif how == 10:
+        line = bytearray(line.replace(b'"hash":"', b'"hash":"A', 1)[:-2] + line[-1:])
+    else:
+        line = bytearray(line.replace(b'"choice":"agree"', b'"choice":null', 1))
+    if how not in (1, 2, 3, 4):
+        lines[at] = bytes(line)
+    changed = b"\n".join(lines) + b"\n"
+    return rechain(changed) if rng.random() < 0.7 else changed  # mostly as a careful forger would
+
+
+_ROSTER_DAMAGE: list[Callable[[bytes], bytes]] = [
+    lambda d: d.replace(b",60.00,", b",0.00,", 1),
+    lambda d: d.replace(b",60.00,", b",60.0,", 1),
+    lambda d: d.replace(b",60.00,", b",60,", 1),
+    lambda d: d.replace(b",60.00,", b",060.00,", 1),
+    lambda d: d.replace(b",60.00,", b",6O.00,", 1),
+    lambda d: d.replace(b",60.00,", b",-60.00,", 1),
+    lambda d: d.replace(b",60.00,", b"," + b"9" * 5000 + b".00,", 1),
+    lambda d: d.replace(b",sold", b",Sold", 1),
+    lambda d: d.replace(b",sold", b",unsold", 1),
+    lambda d: d.replace(b"\n", b"\r\n"),
+    lambda d: d + d[d.index(b"\n") + 1 : d.index(b"\n", d.index(b"\n") + 1) + 1],  # a row twice
+    lambda d: d.replace(b"\n", b"\n\n", 2),
+    lambda d: d.replace(b",sold", b',"sold"', 1),
+    lambda d: d.replace(b",sold", b",sold,extra", 1),
+    lambda d: d.replace(b"status", b"state", 1),
+    lambda d: b"\xef\xbb\xbf" + d,
+    lambda d: d.replace(b",sold", b",s\xffld", 1),
+    lambda d: d.rstrip(b"\n"),
+    lambda d: d[: d.rindex(b"\n", 0, len(d) - 1) + 1],  # the last row dropped
+    lambda d: re.sub(rb"\n([0-9a-f])", lambda m: b"\n" + m.group(1).upper(), d, count=1),
+    lambda d: re.sub(rb"\n[0-9a-f]{32}", b"\nabc", d, count=1),
+    lambda d: re.sub(rb"\n[0-9a-f]{32}", b"\n" + b"a" * 31, d, count=1),
+    lambda d: d.replace(b"\n", b"\n\x00", 1),
+    lambda d: d.replace(b",sold\n", b"\nsold,", 1),  # a field moved to the next row: 3 then 5 columns
+    lambda d: d[: d.index(b"\n") + 1] + re.sub(rb",([^,\n]*)\n", rb"\n\1,", d[d.index(b"\n") + 1 :], count=1),
+    lambda d: re.sub(rb"\n([0-9a-f]{32})", rb'\n"\1"', d, count=1),  # quoted: csv reads it unquoted
+    lambda d: re.sub(rb"\n([0-9a-f]{32}),", rb'\n"\1,"', d, count=1),  # quoted with the comma
+]
+
+
+def _slow_report(bundle: bytes, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> VerifyReport:
+    with monkeypatch.context() as patched:
+        patched.setattr(audit, "scan_block", lambda block: None)
+        patched.setattr(audit, "_plain_roster_units", lambda raw: None)
+        return verify_bundle(bundle, **kwargs)
+
+
+@pytest.mark.parametrize(("chunk", "read_ahead"), [(300, 700), (1000, 5000), (1 << 20, 8 << 20)])
+def test_checking_blocks_of_lines_at_once_reports_exactly_what_checking_line_by_line_does(
+    chunk: int, read_ahead: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every check is made on each line whichever path takes it: the reports are the same, in order."""
+    monkeypatch.setattr(audit, "_LEDGER_CHUNK", chunk)
+    monkeypatch.setattr(audit, "_READ_AHEAD", read_ahead)
+    taken: list[bool] = []
+    apply = audit._LedgerCheck.apply
+
+    def counted(self: audit._LedgerCheck, piece: audit._Piece) -> bool:
+        taken.append(apply(self, piece))
+        return taken[-1]
+
+    monkeypatch.setattr(audit._LedgerCheck, "apply", counted)
+    rng = random.Random(chunk)
+    for full in (True, False):
+        bundle, entries = _long_bundle(full=full)
+        checkpoints = [(5, entries[4].entry_hash), (33, entries[32].entry_hash)]
+        assert verify_bundle(bundle, checkpoints=checkpoints).ok
+        if chunk < 1 << 20:
+            assert any(taken), "the fast path took no block"
+        failed = 0
+        for _ in range(150):
+            fix_manifest = rng.random() < 0.9
+            damaged = _rewrite(bundle, "ledger.jsonl", lambda d: _ledger_damage(rng, d), fix_manifest=fix_manifest)
+            fast = verify_bundle(damaged, checkpoints=checkpoints)
+            assert fast == _slow_report(damaged, monkeypatch, checkpoints=checkpoints)
+            failed += not fast.ok
+        assert failed > 100  # some changes are harmless: a carriage return, a unit or choice replaced by itself
+
+
+@pytest.mark.parametrize("full", [True, False])
+@pytest.mark.parametrize("damage", range(len(_ROSTER_DAMAGE)))
+def test_reading_a_plain_roster_at_once_reports_exactly_what_reading_it_with_csv_does(
+    full: bool, damage: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle, _ = _long_bundle(full=full)
+    assert audit._plain_roster_units(_members(bundle)["roster.csv"]) is not None
+    damaged = _rewrite(bundle, "roster.csv", _ROSTER_DAMAGE[damage])
+    assert damaged != bundle
+    assert verify_bundle(damaged) == _slow_report(damaged, monkeypatch)
+
+
+def test_an_entry_for_no_unit_fails_even_on_an_empty_roster() -> None:
+    frozen = FrozenRoster(())
+    entry = next_entry(
+        0, GENESIS, vote_id="7", kind=EntryKind.CAST, unit_ref="", owner_ref="", choice=Choice.AGREE, actor="a", at="b"
+    )
+    vote = Vote(1, "t", "", preset("double-two-thirds"), Scope(), T0, T0 + timedelta(days=7), id=7)
+    payload = tally_payload(
+        vote,
+        frozen.count(vote.rule, {}),
+        stage="preliminary",
+        roster_hash=frozen.roster_hash,
+        head_seq=1,
+        head_hash=entry.entry_hash,
+        opened_at="a",
+        closes_at="b",
+        closed_at="c",
+        signed_at="d",
+    )
+    out = io.BytesIO()
+    write_bundle(
+        out,
+        vote_id="7",
+        frozen=frozen,
+        entries=[entry],
+        tallies=[sign_tally(SIGNING_KEY, payload)],
+        public_key=SIGNING_KEY.public_key(),
+        summary="",
+    )
+    assert ("ledger.jsonl", "entry_unit", "1") in _codes(out.getvalue())
+
+
+def test_verification_leaves_the_cycle_collector_as_it_found_it() -> None:
+    import gc
+
+    bundle, _ = _bundle()
+    assert gc.isenabled()
+    assert verify_bundle(bundle).ok and gc.isenabled()
+    assert not verify_bundle(b"not a zip").ok and gc.isenabled()
+    gc.disable()
+    try:
+        assert verify_bundle(bundle).ok and not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("read_ahead", [100, 1 << 20])
+def test_the_ledger_is_read_ahead_in_a_thread_that_ends_with_the_reading(
+    read_ahead: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    monkeypatch.setattr(audit, "_LEDGER_CHUNK", 200)
+    monkeypatch.setattr(audit, "_READ_AHEAD", read_ahead)
+    bundle, entries = _long_bundle(full=False)
+    threads = threading.active_count()
+    with zipfile.ZipFile(io.BytesIO(bundle)) as zf:
+        blocks = audit._iter_blocks(zf, VerifyReport(), None)
+        assert next(blocks).startswith(b'{"actor"')
+        if read_ahead < 1000:  # more chunks than the two the thread may read ahead: it waits
+            assert threading.active_count() == threads + 1
+        blocks.close()  # stopped early: the thread ends too
+        assert threading.active_count() == threads
+        lines = b"\n".join(audit._iter_blocks(zf, VerifyReport(), None)).split(b"\n")
+        assert lines == [entry.line() for entry in entries]
+        assert threading.active_count() == threads
+
+
+class _FakeHelper:
+    """Answers like the helper process, in this process; gone (EOFError, OSError) after `lasts` blocks."""
+
+    MAX_SENT = 2
+
+    def __init__(self, lasts: int, how: type[Exception], vote_id: bytes, owner_number: dict[bytes, int] | None) -> None:
+        self.lasts, self.how = lasts, how
+        self.vote_id, self.owner_number = vote_id, owner_number
+        self.blocks: list[bytes] = []
+        self.sent = 0
+        self.answered = 0
+
+    def send(self, block: bytes) -> None:
+        self.blocks.append(block)
+        self.sent += 1
+
+    def has_piece(self) -> bool:
+        return self.answered % 3 != 2  # now and then not yet: the checker goes on with later blocks
+
+    def piece(self) -> audit._Piece | None:
+        if self.answered >= self.lasts:
+            raise self.how
+        block = self.blocks[self.answered]
+        self.answered += 1
+        self.sent -= 1
+        return audit._piece(block, self.vote_id, self.owner_number)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("lasts", "how"), [(10**9, EOFError), (3, EOFError), (0, EOFError), (4, OSError)])
+def test_blocks_checked_by_the_helper_give_the_same_report_even_if_it_goes(
+    lasts: int, how: type[Exception], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "_LEDGER_CHUNK", 500)
+    monkeypatch.setattr(audit, "_READ_AHEAD", 3000)
+    monkeypatch.setattr(audit, "_HELPER_MIN_BYTES", 0)
+    helpers: list[_FakeHelper] = []
+
+    def start(vote_id: bytes, owner_number: dict[bytes, int] | None) -> _FakeHelper:
+        helpers.append(_FakeHelper(lasts, how, vote_id, owner_number))
+        return helpers[-1]
+
+    monkeypatch.setattr(audit._Helper, "start", start)
+    rng = random.Random(lasts)
+    bundle, entries = _long_bundle(full=True)
+    checkpoints = [(5, entries[4].entry_hash), (33, entries[32].entry_hash)]
+    assert verify_bundle(bundle, checkpoints=checkpoints).ok
+    assert helpers[-1].answered >= min(lasts, 3)
+    for _ in range(100):
+        damaged = _rewrite(bundle, "ledger.jsonl", lambda d: _ledger_damage(rng, d))
+        fast = verify_bundle(damaged, checkpoints=checkpoints)
+        assert fast == _slow_report(damaged, monkeypatch, checkpoints=checkpoints)
+
+
+def test_a_large_ledger_is_checked_with_a_helper_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "_LEDGER_CHUNK", 500)
+    monkeypatch.setattr(audit, "_HELPER_MIN_BYTES", 0)
+    answered: list[audit._Piece | None] = []
+    piece = audit._Helper.piece
+    monkeypatch.setattr(audit._Helper, "piece", lambda self: answered.append(piece(self)) or answered[-1])
+    bundle, _ = _long_bundle(full=False)
+    assert verify_bundle(bundle).ok
+    assert any(isinstance(p, audit._Piece) for p in answered)
+    edited = _rewrite(bundle, "ledger.jsonl", _lines(lambda lines: [*lines[:7], lines[8], lines[7], *lines[9:]]))
+    report = verify_bundle(edited)
+    assert report == _slow_report(edited, monkeypatch)
+    assert ("ledger.jsonl", "entry_seq", "9") in {(f.file, f.code, f.where) for f in report.failures}
+
+
+def test_a_helper_process_killed_midway_changes_nothing_in_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "_LEDGER_CHUNK", 300)
+    monkeypatch.setattr(audit, "_HELPER_MIN_BYTES", 0)
+    answered = []
+    piece = audit._Helper.piece
+
+    def then_killed(self: audit._Helper) -> audit._Piece | None:
+        if len(answered) == 2:
+            self._process.kill()
+            self._process.join()
+        answered.append(None)
+        return piece(self)
+
+    monkeypatch.setattr(audit._Helper, "piece", then_killed)
+    bundle, _ = _long_bundle(full=False)
+    edited = _rewrite(bundle, "ledger.jsonl", _lines(lambda lines: [*lines[:30], lines[31], lines[30], *lines[32:]]))
+    for checked in (bundle, edited):
+        answered.clear()
+        assert verify_bundle(checked) == _slow_report(checked, monkeypatch)
+        assert len(answered) >= 3  # the helper was asked again after it was killed
+
+
+def test_an_entry_whose_refs_join_into_a_roster_units_refs_is_still_not_that_unit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Refs of 31 and 33 digits pass the roster's own check (32-digit blocks once joined): an entry
+    with the same digits cut elsewhere is another unit, also when its block is checked at once."""
+    monkeypatch.setattr(audit, "_LEDGER_CHUNK", 300)  # a block a line: the first is not the head's
+    from voting.ledger import FrozenUnit
+    from voting.model import UnitStatus
+
+    frozen = FrozenRoster((FrozenUnit("a" * 31, "b" * 33, 6000, UnitStatus.SOLD),))
+    entries = [
+        next_entry(
+            0,
+            GENESIS,
+            vote_id="7",
+            kind=EntryKind.CAST,
+            unit_ref="a" * 31 + "b",
+            owner_ref="b" * 32,
+            choice=Choice.AGREE,
+            actor="a",
+            at="b",
+        ),
+    ]
+    for _ in range(3):
+        entries.append(
+            next_entry(
+                entries[-1].seq,
+                entries[-1].entry_hash,
+                vote_id="7",
+                kind=EntryKind.CAST,
+                unit_ref="a" * 31,
+                owner_ref="b" * 33,
+                choice=Choice.AGREE,
+                actor="a",
+                at="b",
+            )
+        )
+    vote = Vote(1, "t", "", preset("double-two-thirds"), Scope(), T0, T0 + timedelta(days=7), id=7)
+    payload = tally_payload(
+        vote,
+        frozen.count(vote.rule, {"b" * 33: Choice.AGREE}),
+        stage="preliminary",
+        roster_hash=frozen.roster_hash,
+        head_seq=4,
+        head_hash=entries[-1].entry_hash,
+        opened_at="a",
+        closes_at="b",
+        closed_at="c",
+        signed_at="d",
+    )
+    out = io.BytesIO()
+    write_bundle(
+        out,
+        vote_id="7",
+        frozen=frozen,
+        entries=entries,
+        tallies=[sign_tally(SIGNING_KEY, payload)],
+        public_key=SIGNING_KEY.public_key(),
+        summary="",
+    )
+    assert ("ledger.jsonl", "entry_unit", "1") in _codes(out.getvalue())
+
+
+def test_within_a_block_checked_at_once_the_later_ballot_of_an_owner_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "_LEDGER_CHUNK", 700)  # two or three lines a block
+    frozen = FrozenRoster.build(roster_a(), KEY)
+    units = {u.unit_id: u for u in frozen.units}
+    script = [("101", Choice.AGREE), ("101", Choice.DISAGREE), ("201", Choice.DISAGREE), ("202", Choice.AGREE)]
+    script += [("102", Choice.ABSTAIN)] * 8
+    entries: list[LedgerEntry] = []
+    for unit_id, choice in script:
+        head_seq, head_hash = (entries[-1].seq, entries[-1].entry_hash) if entries else (0, GENESIS)
+        unit = units[unit_id]
+        entries.append(
+            next_entry(
+                head_seq,
+                head_hash,
+                vote_id="7",
+                kind=EntryKind.CAST,
+                unit_ref=unit.unit_ref,
+                owner_ref=unit.owner_ref,
+                choice=choice,
+                actor="a",
+                at="b",
+            )
+        )
+    latest = {e.owner_ref: e.choice for e in entries}  # p1 disagrees, p3 agrees, p2 abstains
+    vote = Vote(1, "t", "", preset("double-two-thirds"), Scope(), T0, T0 + timedelta(days=7), id=7)
+    payload = tally_payload(
+        vote,
+        frozen.count(vote.rule, latest),
+        stage="preliminary",  # type: ignore[arg-type]
+        roster_hash=frozen.roster_hash,
+        head_seq=12,
+        head_hash=entries[-1].entry_hash,
+        opened_at="a",
+        closes_at="b",
+        closed_at="c",
+        signed_at="d",
+    )
+    out = io.BytesIO()
+    write_bundle(
+        out,
+        vote_id="7",
+        frozen=frozen,
+        entries=entries,
+        tallies=[sign_tally(SIGNING_KEY, payload)],
+        public_key=SIGNING_KEY.public_key(),
+        summary="",
+    )
+    taken: list[bool] = []
+    apply = audit._LedgerCheck.apply
+    monkeypatch.setattr(audit._LedgerCheck, "apply", lambda self, piece: taken.append(apply(self, piece)) or taken[-1])
+    report = verify_bundle(out.getvalue())
+    assert report.ok, [f.message() for f in report.failures]
+    assert taken[0]  # the first block, p1 agreeing then disagreeing, was taken at once

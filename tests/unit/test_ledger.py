@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.factories import roster_a, roster_b
+from tests.factories import PREV_MEMBER, rechain, roster_a, roster_b
 from voting.canonical import canonical_json, sha256_hex
 from voting.ledger import (
     EntryKind,
@@ -25,6 +26,7 @@ from voting.ledger import (
     parse_entry_line,
     receipt_of,
     ref,
+    scan_block,
     scan_line,
     utc_iso,
 )
@@ -330,6 +332,156 @@ def test_the_scanner_and_the_parser_agree_on_every_entry(
     assert scanned.actual_hash == scanned.claimed_hash == entry.entry_hash.encode()
     assert scanned.seq == seq and scanned.choice == str(choice).encode()
     assert parse_entry_line(entry.line(), 1) == (entry, entry.entry_hash)
+
+
+entries_in_a_block = st.lists(
+    st.tuples(
+        st.sampled_from(EntryKind),
+        st.sampled_from(Choice),
+        texts,  # actor
+        st.one_of(st.none(), texts),  # proxy name or reason, for the kinds that take one
+        st.one_of(st.none(), st.just("ab" * 32)),  # attachment_sha256
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _block_of(script: list[tuple[EntryKind, Choice, str, str | None, str | None]], first_seq: int) -> list[LedgerEntry]:
+    frozen = FrozenRoster.build(roster_a(), KEY)
+    units = list(frozen.units)
+    entries: list[LedgerEntry] = []
+    head = (first_seq - 1, "c" * 64)
+    for number, (kind, choice, actor, extra, attachment) in enumerate(script):
+        unit = units[number % len(units)]
+        entry = LedgerEntry(
+            vote_id="7",
+            seq=head[0] + 1,
+            prev_hash=head[1],
+            kind=kind,
+            unit_ref=unit.unit_ref,
+            owner_ref=unit.owner_ref,
+            choice=None if kind is EntryKind.WITHDRAW else choice,
+            actor=actor,
+            at="2026-11-23T00:00:00.000000Z",
+            proxy_name=(extra or "x") if kind is EntryKind.PROXY else None,
+            reason=(extra or "x") if kind is EntryKind.CORRECTION else None,
+            attachment_sha256=attachment,
+        )
+        entries.append(entry)
+        head = (entry.seq, entry.entry_hash)
+    return entries
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    script=entries_in_a_block,
+    first_seq=st.integers(1, 10**12),
+    damage=st.one_of(st.none(), st.tuples(st.integers(0, 10**6), st.integers(0, 255))),
+    relink=st.booleans(),
+)
+def test_the_block_scanner_returns_only_what_the_line_scanner_accepts_line_by_line(
+    script: list[tuple[EntryKind, Choice, str, str | None, str | None]],
+    first_seq: int,
+    damage: tuple[int, int] | None,
+    relink: bool,
+) -> None:
+    """scan_block returns either None (the verifier then scans line by line) or, for a block whose
+    every line scan_line accepts with its own hash and the hash before it, those very fields."""
+    entries = _block_of(script, first_seq)
+    damaged = bytearray(b"\n".join(entry.line() for entry in entries))
+    if damage is not None:
+        damaged[damage[0] % len(damaged)] = damage[1]
+    block = rechain(bytes(damaged)) if relink else bytes(damaged)
+    scanned = scan_block(block)
+    if damage is None and all(b"\\" not in entry.line() for entry in entries):
+        assert scanned is not None  # plain lines: the fast path takes them
+    if scanned is None:
+        return
+    lines = [scan_line(line, number) for number, line in enumerate(block.split(b"\n"), start=1)]
+    assert all(line.actual_hash == line.claimed_hash for line in lines)
+    assert [line.prev_hash for line in lines[1:]] == [line.claimed_hash for line in lines[:-1]]
+    assert scanned.prev_hash == lines[0].prev_hash
+    assert scanned.seq == tuple(str(line.seq).encode() for line in lines)
+    assert scanned.vote_id == tuple(line.vote_id for line in lines)
+    assert scanned.kind == tuple(line.kind for line in lines)
+    assert scanned.unit_ref == tuple(line.unit_ref for line in lines)
+    assert scanned.owner_ref == tuple(line.owner_ref for line in lines)
+    assert scanned.choice == tuple(line.choice or b"" for line in lines)
+    assert scanned.entry_hash == tuple(line.claimed_hash for line in lines)
+
+
+def _second(change: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    """Apply a change to the second line of a block only."""
+
+    def apply(block: bytes) -> bytes:
+        lines = block.split(b"\n")
+        lines[1] = change(lines[1])
+        return b"\n".join(lines)
+
+    return apply
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (_second(lambda line: line.replace(b'"seq":2', b'"seq":02')), "seq not canonical"),
+        (lambda b: b.replace(b'"seq":1,', b'"seq":0,'), "seq 0"),
+        (lambda b: b.replace(b"\n", b"\r\n", 1), "a carriage return (scan_line strips it)"),
+        (lambda b: b.replace(b"\n", b"\n\n", 1), "a blank line (the verifier skips it)"),
+        (_second(lambda line: line.replace(b'"actor":"a', b'"actor":"\\u0061')), "an escape"),
+        (
+            _second(lambda line: line.replace(b'"actor":"a', b'"actor":"\\"')),
+            "an escaped quote (canonical: scan_line takes it)",
+        ),
+        (_second(lambda line: line.replace(b'"actor":"a', b'"actor":"\xff')), "not UTF-8"),
+        (_second(lambda line: line.replace(b'"actor":"a', b'"actor":"\x01')), "a control character"),
+        (_second(lambda line: line.replace(b'"actor":"a', b'"actor":"\x7f\xc3\xa9')), ""),
+        (_second(lambda line: line.replace(b'"kind":"cast"', b'"kind":"withdraw"')), "a withdrawal with a choice"),
+        (_second(lambda line: line.replace(b'"choice":"agree"', b'"choice":null')), "a cast with no choice"),
+        (_second(lambda line: line.replace(b'"kind":"cast"', b'"kind":"correction"')), "a correction, no reason"),
+        (
+            _second(
+                lambda line: line.replace(b'"kind":"cast"', b'"kind":"correction"').replace(
+                    b'"prev_hash"', b'"reason":"","prev_hash"'
+                )
+            ),
+            "a correction, empty reason",
+        ),
+        (_second(lambda line: line.replace(b'"kind":"cast"', b'"kind":"proxy"')), "a proxy with no name"),
+        (_second(lambda line: line.replace(b'"kind":"cast"', b'"kind":"vote"')), "an unknown kind"),
+        (lambda b: b.replace(b'"prev_hash":"c', b'"prev_hash":"C', 1), "a first prev_hash not lowercase hex"),
+        (lambda b: b.replace(b'"prev_hash":"c', b'"prev_hash":"g', 1), "a first prev_hash not hex"),
+    ],
+)
+def test_the_block_scanner_leaves_every_doubtful_block_to_the_line_scanner(
+    change: Callable[[bytes], bytes], why: str
+) -> None:
+    """Each change is rehashed and relinked, as a forger would: the scanner's own checks must catch it."""
+    entries = _block_of([(EntryKind.CAST, Choice.AGREE, "actor", None, None)] * 3, 1)
+    block = b"\n".join(entry.line() for entry in entries)
+    assert scan_block(block) is not None and scan_block(rechain(block)) is not None
+    changed = rechain(change(block))
+    assert changed != block, why
+    if not why:  # DEL and non-ASCII UTF-8 are plain text: the block stays whole
+        assert scan_block(changed) is not None
+        return
+    assert scan_block(changed) is None, why
+    if "(" in why:
+        return
+    with pytest.raises(LedgerFormatError):
+        for number, line in enumerate(changed.split(b"\n"), start=1):
+            scan_line(line, number)
+
+
+def test_the_block_scanner_leaves_a_broken_link_or_hash_to_the_line_scanner() -> None:
+    entries = _block_of([(EntryKind.CAST, Choice.AGREE, "actor", None, None)] * 3, 1)
+    block = b"\n".join(entry.line() for entry in entries)
+    unlinked = _second(lambda line: PREV_MEMBER.sub(b'"prev_hash":"' + b"d" * 64 + b'"', line))(block)
+    rehashed_only_the_second = _second(lambda line: rechain(line.replace(b'"agree"', b'"abstain"')))(block)
+    edited_last = block[: block.rindex(b"\n")] + block[block.rindex(b"\n") :].replace(b'"agree"', b'"abstain"')
+    for changed in (unlinked, rehashed_only_the_second, edited_last):
+        assert scan_block(changed) is None
 
 
 def test_every_unit_the_developer_holds_takes_the_one_developer_pseudonym() -> None:
