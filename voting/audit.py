@@ -497,7 +497,12 @@ def _read_roster_rows(
 ) -> tuple[list[FrozenUnit], list[list[str]]] | None:
     """Read roster.csv with csv, reporting every row that is wrong: the units and the rows after
     the header, or None when the header is wrong."""
-    rows = list(csv.reader(io.StringIO(raw.decode("utf-8", errors="replace"))))
+    reader = csv.reader(io.StringIO(raw.decode("utf-8", errors="replace")))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:  # e.g. a bare carriage return inside a field: not a CSV this writer makes
+        report.fail(ROSTER, "roster_bad", reader.line_num, f"not valid CSV ({exc})")
+        return None
     if not rows or rows[0][:4] != _ROSTER_COLUMNS:
         report.fail(ROSTER, "roster_bad", 1, "header must start with unit_ref,owner_ref,area_m2,status")
         return None

@@ -996,3 +996,9 @@ def test_within_a_block_checked_at_once_the_later_ballot_of_an_owner_counts(monk
     report = verify_bundle(out.getvalue())
     assert report.ok, [f.message() for f in report.failures]
     assert taken[0]  # the first block, p1 agreeing then disagreeing, was taken at once
+
+
+def test_a_roster_that_is_not_valid_csv_is_reported_not_a_crash() -> None:
+    bundle, _ = _bundle()
+    forged = _rewrite(bundle, "roster.csv", lambda d: d.replace(b",60.00,", b",60\r.00,", 1))
+    assert ("roster.csv", "roster_bad") in {(f, c) for f, c, _w in _codes(forged)}
