@@ -720,19 +720,16 @@ def test_reading_a_plain_roster_at_once_reports_exactly_what_reading_it_with_csv
     assert verify_bundle(damaged) == _slow_report(damaged, monkeypatch)
 
 
-def test_an_entry_for_no_unit_fails_even_on_an_empty_roster() -> None:
-    frozen = FrozenRoster(())
-    entry = next_entry(
-        0, GENESIS, vote_id="7", kind=EntryKind.CAST, unit_ref="", owner_ref="", choice=Choice.AGREE, actor="a", at="b"
-    )
+def _one_tally_bundle(frozen: FrozenRoster, entries: list[LedgerEntry], latest: dict[str, Choice]) -> bytes:
+    """A full bundle of `entries` with one preliminary tally signed at their head, counting `latest`."""
     vote = Vote(1, "t", "", preset("double-two-thirds"), Scope(), T0, T0 + timedelta(days=7), id=7)
     payload = tally_payload(
         vote,
-        frozen.count(vote.rule, {}),
+        frozen.count(vote.rule, latest),
         stage="preliminary",
         roster_hash=frozen.roster_hash,
-        head_seq=1,
-        head_hash=entry.entry_hash,
+        head_seq=entries[-1].seq,
+        head_hash=entries[-1].entry_hash,
         opened_at="a",
         closes_at="b",
         closed_at="c",
@@ -743,12 +740,21 @@ def test_an_entry_for_no_unit_fails_even_on_an_empty_roster() -> None:
         out,
         vote_id="7",
         frozen=frozen,
-        entries=[entry],
+        entries=entries,
         tallies=[sign_tally(SIGNING_KEY, payload)],
         public_key=SIGNING_KEY.public_key(),
         summary="",
     )
-    assert ("ledger.jsonl", "entry_unit", "1") in _codes(out.getvalue())
+    return out.getvalue()
+
+
+def test_an_entry_for_no_unit_fails_even_on_an_empty_roster() -> None:
+    frozen = FrozenRoster(())
+    entry = next_entry(
+        0, GENESIS, vote_id="7", kind=EntryKind.CAST, unit_ref="", owner_ref="", choice=Choice.AGREE, actor="a", at="b"
+    )
+    bundle = _one_tally_bundle(frozen, [entry], {})
+    assert ("ledger.jsonl", "entry_unit", "1") in _codes(bundle)
 
 
 def test_verification_leaves_the_cycle_collector_as_it_found_it() -> None:
@@ -917,30 +923,8 @@ def test_an_entry_whose_refs_join_into_a_roster_units_refs_is_still_not_that_uni
                 at="b",
             )
         )
-    vote = Vote(1, "t", "", preset("double-two-thirds"), Scope(), T0, T0 + timedelta(days=7), id=7)
-    payload = tally_payload(
-        vote,
-        frozen.count(vote.rule, {"b" * 33: Choice.AGREE}),
-        stage="preliminary",
-        roster_hash=frozen.roster_hash,
-        head_seq=4,
-        head_hash=entries[-1].entry_hash,
-        opened_at="a",
-        closes_at="b",
-        closed_at="c",
-        signed_at="d",
-    )
-    out = io.BytesIO()
-    write_bundle(
-        out,
-        vote_id="7",
-        frozen=frozen,
-        entries=entries,
-        tallies=[sign_tally(SIGNING_KEY, payload)],
-        public_key=SIGNING_KEY.public_key(),
-        summary="",
-    )
-    assert ("ledger.jsonl", "entry_unit", "1") in _codes(out.getvalue())
+    bundle = _one_tally_bundle(frozen, entries, {"b" * 33: Choice.AGREE})
+    assert ("ledger.jsonl", "entry_unit", "1") in _codes(bundle)
 
 
 def test_within_a_block_checked_at_once_the_later_ballot_of_an_owner_counts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -967,33 +951,11 @@ def test_within_a_block_checked_at_once_the_later_ballot_of_an_owner_counts(monk
             )
         )
     latest = {e.owner_ref: e.choice for e in entries}  # p1 disagrees, p3 agrees, p2 abstains
-    vote = Vote(1, "t", "", preset("double-two-thirds"), Scope(), T0, T0 + timedelta(days=7), id=7)
-    payload = tally_payload(
-        vote,
-        frozen.count(vote.rule, latest),
-        stage="preliminary",  # type: ignore[arg-type]
-        roster_hash=frozen.roster_hash,
-        head_seq=12,
-        head_hash=entries[-1].entry_hash,
-        opened_at="a",
-        closes_at="b",
-        closed_at="c",
-        signed_at="d",
-    )
-    out = io.BytesIO()
-    write_bundle(
-        out,
-        vote_id="7",
-        frozen=frozen,
-        entries=entries,
-        tallies=[sign_tally(SIGNING_KEY, payload)],
-        public_key=SIGNING_KEY.public_key(),
-        summary="",
-    )
+    bundle = _one_tally_bundle(frozen, entries, latest)
     taken: list[bool] = []
     apply = audit._LedgerCheck.apply
     monkeypatch.setattr(audit._LedgerCheck, "apply", lambda self, piece: taken.append(apply(self, piece)) or taken[-1])
-    report = verify_bundle(out.getvalue())
+    report = verify_bundle(bundle)
     assert report.ok, [f.message() for f in report.failures]
     assert taken[0]  # the first block, p1 agreeing then disagreeing, was taken at once
 
