@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from storage.defaults import DEFAULT_URL
+from voting.errors import N_
 
 __all__ = [
     "AuditConfig",
@@ -26,10 +27,6 @@ __all__ = [
     "TelegramConfig",
     "load_config",
 ]
-
-
-def N_(message: str) -> str:
-    return message
 
 
 class ConfigError(Exception):

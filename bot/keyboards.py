@@ -15,13 +15,10 @@ from aiogram.types import (
 
 from bot.callbacks import BindingCb, LangCb, VoteCb
 from bot.i18n import LOCALES, Translator, translator
+from voting.errors import N_
 from voting.model import Choice
 
 __all__ = ["MenuButton", "choice_label", "main_menu", "menu_label"]
-
-
-def N_(message: str) -> str:
-    return message
 
 
 MENU = {

@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from bot.i18n import Translator
-from voting.errors import FileProblem, InputFileError, Problem, RuleError
+from voting.errors import N_, FileProblem, InputFileError, Problem, RuleError
 from voting.model import Weight, format_area
 from voting.rules import Base, Comparison, Condition, ConditionKind, Dimension, Rule
 from voting.tally import ConditionResult, TallyResult
@@ -23,10 +23,6 @@ __all__ = [
     "render_tally",
     "shortfall_text",
 ]
-
-
-def N_(message: str) -> str:
-    return message
 
 
 _FRACTION_WORDS = {

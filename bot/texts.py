@@ -9,6 +9,7 @@ from bot.i18n import Translator
 from bot.keyboards import choice_label
 from bot.render import describe_rule
 from voting.errors import (
+    N_,
     ConflictError,
     DuplicateSubmissionError,
     InviteError,
@@ -29,10 +30,6 @@ from voting.tally import TallyResult
 from voting.votes import Vote, VoteStatus
 
 __all__ = ["describe_error", "receipt_text", "vote_card", "welcome_unbound"]
-
-
-def N_(message: str) -> str:
-    return message
 
 
 def welcome_unbound(_: Translator) -> str:
