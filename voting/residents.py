@@ -27,6 +27,7 @@ __all__ = [
     "OwnerVote",
     "Role",
     "bind",
+    "binding_for_worker",
     "bindings_of_community",
     "ensure_account",
     "issue_invites",
@@ -213,6 +214,14 @@ async def bindings_of_community(uow: UnitOfWork, telegram_id: int, community_id:
     async with uow:
         await _require(uow, telegram_id, community_id, Role.WORKER)
         return await uow.bindings.of_community(community_id)
+
+
+async def binding_for_worker(uow: UnitOfWork, telegram_id: int, binding_id: int) -> Binding:
+    """One binding, for a worker of its community (PermissionDeniedError for anyone else)."""
+    async with uow:
+        binding = await uow.bindings.get(binding_id)
+        await _require(uow, telegram_id, binding.community_id, Role.WORKER)
+        return binding
 
 
 async def revoke_binding(uow: UnitOfWork, telegram_id: int, binding_id: int, now: datetime) -> Binding:

@@ -13,9 +13,9 @@ from bot.callbacks import VoteCb
 from bot.context import BotContext
 from bot.i18n import Translator
 from bot.keyboards import MenuButton, change_button, confirm_buttons, open_vote_button, vote_buttons
-from bot.texts import confirm_text, my_text, receipt_text, vote_card
+from bot.texts import confirm_text, describe_error, my_text, receipt_text, vote_card
 from voting import residents, services
-from voting.errors import DuplicateSubmissionError
+from voting.errors import DuplicateSubmissionError, VoteStateError
 from voting.model import Choice
 from voting.residents import OwnerVote
 from voting.services import BallotRequest
@@ -42,9 +42,11 @@ async def _card(ctx: BotContext, _: Translator, seen: OwnerVote) -> tuple[str, I
     if seen.vote.show_turnout and seen.vote.status is not VoteStatus.SCHEDULED:
         _vote, turnout = await services.current_tally(ctx.uow(), seen.vote.id)
     text = vote_card(ctx, _, seen, turnout)
-    if seen.vote.status is VoteStatus.OPEN and seen.vote.opens_at <= ctx.now() < seen.vote.closes_at:
-        return text, vote_buttons(_, seen.vote.id)
-    return text + "\n\n" + _("This vote has closed. Ballots are no longer accepted."), None
+    try:
+        services.check_accepts_ballots(seen.vote, ctx.now())
+    except VoteStateError as refusal:  # closed, or not open yet: the card without buttons, and why
+        return text + "\n\n" + describe_error(ctx, _, refusal), None
+    return text, vote_buttons(_, seen.vote.id)
 
 
 def build_votes_router() -> Router:

@@ -12,7 +12,7 @@ from bot.handlers.votes import edit
 from bot.i18n import Translator
 from bot.keyboards import MenuButton, revoke_ask_button, revoke_confirm_buttons
 from voting import residents
-from voting.errors import PermissionDeniedError
+from voting.errors import NotFoundError, PermissionDeniedError
 from voting.residents import Binding, Role
 
 __all__ = ["build_worker_router"]
@@ -54,15 +54,11 @@ def build_worker_router() -> Router:
     @router.callback_query(BindingCb.filter())
     async def binding_button(query: CallbackQuery, callback_data: BindingCb, ctx: BotContext, _: Translator) -> None:
         if callback_data.action == "ask":
-            # Check the role before showing anything about the binding.
-            bindings = {
-                b.id: b
-                for c, role in await residents.roles_of(ctx.uow(), query.from_user.id)
-                if role is Role.WORKER
-                for b in await residents.bindings_of_community(ctx.uow(), query.from_user.id, c)
-            }
-            binding = bindings.get(callback_data.binding_id)
-            if binding is None:
+            try:  # the role is checked before anything about the binding is shown
+                binding = await residents.binding_for_worker(ctx.uow(), query.from_user.id, callback_data.binding_id)
+            except (NotFoundError, PermissionDeniedError):
+                binding = None
+            if binding is None or binding.revoked_at is not None:
                 await query.answer(_("This binding no longer exists or is not in your community."), show_alert=True)
                 return
             await query.answer()
