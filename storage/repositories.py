@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, literal_column, select, update
+from sqlalchemy import and_, func, insert, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import tables as t
 from voting.errors import ConflictError, DuplicateSubmissionError, NotFoundError
 from voting.ledger import FrozenRoster, FrozenUnit, LedgerEntry, parse_entry_line
-from voting.model import AreaSource, Choice, Roster, Scope, Unit, UnitStatus
+from voting.model import DEVELOPER, AreaSource, Choice, Roster, Scope, Unit, UnitStatus
 from voting.residents import Account, Binding, Invite, Role
 from voting.rules import Rule, rule_from_dict
 from voting.votes import GENESIS, Vote, VoteStatus
@@ -587,29 +587,44 @@ class SqlBindings:
         ]
 
     async def _units(self, owners: set[tuple[int, str]]) -> dict[tuple[int, str], list[tuple[str, int]]]:
-        """Each owner's units (id, area) in their community's latest roster version."""
+        """Each owner's units (id, area) in their community's latest roster version.
+
+        Only the owners' own rows are read: an owner key selects its units as Unit.owner_key derives it
+        (every unsold or undelivered unit for the developer, the sold units under a name, or one unit).
+        """
         found: dict[tuple[int, str], list[tuple[str, int]]] = {}
-        communities = {community for community, _owner in owners}
-        for community in communities:
+        units = t.RosterUnit
+        for community in {community for community, _owner in owners}:
             version = await self._s.scalar(
                 select(t.RosterVersion.id)
                 .where(t.RosterVersion.community_id == community)
                 .order_by(t.RosterVersion.version.desc())
                 .limit(1)
             )
-            keys = [owner for c, owner in owners if c == community]
             if version is None:
                 continue
-            # The unit's owner key is derived as voting.model.Unit.owner_key does; rows keep the owner as given.
+            wanted = {owner for c, owner in owners if c == community}
+            selectors = []
+            for key in wanted:
+                if key == DEVELOPER:
+                    selectors.append(units.status != str(UnitStatus.SOLD))
+                elif key.startswith("owner:"):
+                    selectors.append(and_(units.status == str(UnitStatus.SOLD), units.owner == key[len("owner:") :]))
+                elif key.startswith("unit:"):
+                    selectors.append(
+                        and_(
+                            units.status == str(UnitStatus.SOLD),
+                            units.owner == "",
+                            units.unit_id == key[len("unit:") :],
+                        )
+                    )
+            if not selectors:
+                continue
             rows = await self._s.execute(
-                select(
-                    t.RosterUnit.unit_id,
-                    t.RosterUnit.area,
-                    t.RosterUnit.owner,
-                    t.RosterUnit.status,
-                ).where(t.RosterUnit.roster_version_id == version)
+                select(units.unit_id, units.area, units.owner, units.status)
+                .where(units.roster_version_id == version, or_(*selectors))
+                .order_by(units.unit_id)
             )
-            wanted = set(keys)
             for unit_id, area, owner, status in rows:
                 key = Unit(unit_id, area, owner, UnitStatus(status)).owner_key
                 if key in wanted:

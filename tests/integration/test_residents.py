@@ -112,3 +112,32 @@ async def test_a_resident_sees_the_open_votes_of_their_owner_in_scope_with_their
     assert seen.choice is Choice.DISAGREE
     assert [e.choice for e in seen.entries] == [Choice.AGREE, Choice.DISAGREE]
     assert await residents.owner_votes(uow(), 7, (VoteStatus.CLOSED,)) == []
+
+
+async def test_a_binding_lists_the_owners_units_for_the_developer_and_for_a_unit_without_an_owner_name(
+    engine: AsyncEngine,
+) -> None:
+    from voting.model import Roster, Unit, UnitStatus
+
+    uow = UnitOfWorkFactory(engine)
+    community = await services.create_community(uow(), "幸福里小区", T0)
+    roster = Roster.of(
+        [
+            Unit("A1", 6000, "p1"),
+            Unit("A2", 7000),
+            Unit("U1", 9000, status=UnitStatus.UNSOLD),
+            Unit("U2", 8000, status=UnitStatus.UNDELIVERED),
+            Unit("A3", 5000, "p1"),
+        ]
+    )
+    await services.import_roster(uow(), community, roster, "roster.csv", b"raw", "worker:1", T0)
+    codes = {i.unit_id: i.code for i in await residents.issue_invites(uow(), community, None, T0, counter_bytes())}
+    for telegram_id, unit in ((1, "U1"), (2, "A2"), (3, "A3")):
+        await residents.ensure_account(uow(), telegram_id, "", T0)
+        await residents.bind(uow(), telegram_id, codes[unit], T0)
+    (developer,) = await residents.my_bindings(uow(), 1)
+    (nameless,) = await residents.my_bindings(uow(), 2)
+    (named,) = await residents.my_bindings(uow(), 3)
+    assert developer.units == (("U1", 9000), ("U2", 8000))
+    assert nameless.units == (("A2", 7000),)
+    assert named.units == (("A1", 6000), ("A3", 5000))
