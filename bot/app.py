@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -37,8 +38,6 @@ def build_context(
     tz_name: str = "Asia/Shanghai",
     default_locale: str = "zh_CN",
 ) -> BotContext:
-    from zoneinfo import ZoneInfo
-
     return BotContext(
         uow=uow, appender=LedgerAppender(uow), clock=clock, tz=ZoneInfo(tz_name), default_locale=default_locale
     )
