@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal_column, or_, select, update
+from sqlalchemy import and_, delete, func, insert, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import tables as t
 from voting.errors import ConflictError, DuplicateSubmissionError, NotFoundError
 from voting.ledger import FrozenRoster, FrozenUnit, LedgerEntry, parse_entry_line
+from voting.lifecycle import Recipient, VoteEvent
 from voting.model import DEVELOPER, AreaSource, Choice, Roster, Scope, Unit, UnitStatus
 from voting.residents import Account, Binding, Invite, Role
 from voting.rules import Rule, rule_from_dict
@@ -31,16 +32,18 @@ __all__ = [
     "SqlRosters",
     "SqlTallies",
     "SqlVotes",
+    "utc",
+    "utc_opt",
 ]
 
 
-def _utc(value: datetime) -> datetime:
+def utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes for timezone=True columns; they were stored as UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _utc_opt(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
+def utc_opt(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
 
 
 class SqlCommunities:
@@ -58,6 +61,16 @@ class SqlCommunities:
         if row is None:
             raise NotFoundError("community", community_id)
         return row.name
+
+    async def all(self) -> list[tuple[int, str]]:
+        rows = await self._s.execute(select(t.Community.id, t.Community.name).order_by(t.Community.id))
+        return [(i, name) for i, name in rows]
+
+    async def group_chat(self, community_id: int) -> int | None:
+        return await self._s.scalar(select(t.Community.group_chat_id).where(t.Community.id == community_id))
+
+    async def set_group_chat(self, community_id: int, chat_id: int | None) -> None:
+        await self._s.execute(update(t.Community).where(t.Community.id == community_id).values(group_chat_id=chat_id))
 
 
 class SqlRosters:
@@ -154,8 +167,8 @@ def _vote_from_row(row: Any) -> Vote:
         text=row.text,
         rule=_rule(row.rule),
         scope=Scope(row.scope_building, row.scope_entrance),
-        opens_at=_utc(row.opens_at),
-        closes_at=_utc(row.closes_at),
+        opens_at=utc(row.opens_at),
+        closes_at=utc(row.closes_at),
         show_turnout=row.show_turnout,
         non_voters_follow_majority=row.non_voters_follow_majority,
         id=row.id,
@@ -165,8 +178,11 @@ def _vote_from_row(row: Any) -> Vote:
         pseudonym_key=row.pseudonym_key,
         head_seq=row.head_seq,
         head_hash=row.head_hash,
-        opened_at=_utc_opt(row.opened_at),
-        closed_at=_utc_opt(row.closed_at),
+        opened_at=utc_opt(row.opened_at),
+        closed_at=utc_opt(row.closed_at),
+        reminder_time=row.reminder_time,
+        objection_until=utc_opt(row.objection_until),
+        created_by=row.created_by,
     )
 
 
@@ -188,6 +204,9 @@ def _vote_columns(vote: Vote) -> dict[str, object]:
         "pseudonym_key": vote.pseudonym_key,
         "opened_at": vote.opened_at,
         "closed_at": vote.closed_at,
+        "reminder_time": vote.reminder_time,
+        "objection_until": vote.objection_until,
+        "created_by": vote.created_by,
     }
 
 
@@ -304,6 +323,45 @@ class SqlVotes:
                 found[row.id] = (_vote_from_row(row), [], row.fu_owner_ref)
             found[row.id][1].append((row.fu_unit, row.fu_area))
         return list(found.values())
+
+    async def of_community(self, community_id: int) -> list[Vote]:
+        table = t.Vote.__table__
+        rows = await self._s.execute(select(table).where(table.c.community_id == community_id).order_by(table.c.id))
+        return [_vote_from_row(row) for row in rows]
+
+    async def in_statuses(self, statuses: Sequence[VoteStatus]) -> list[Vote]:
+        table = t.Vote.__table__
+        query = select(table).where(table.c.status.in_([str(s) for s in statuses])).order_by(table.c.id)
+        return [_vote_from_row(row) for row in await self._s.execute(query)]
+
+    async def add_event(self, vote_id: int, kind: str, actor: str, detail: str, now: datetime) -> None:
+        self._s.add(t.VoteEvent(vote_id=vote_id, at=now, actor=actor[:100], kind=kind, detail=detail))
+        await self._s.flush()
+
+    async def events(self, vote_id: int) -> list[VoteEvent]:
+        rows = await self._s.scalars(select(t.VoteEvent).where(t.VoteEvent.vote_id == vote_id).order_by(t.VoteEvent.id))
+        return [VoteEvent(r.vote_id, utc(r.at), r.actor, r.kind, r.detail) for r in rows]
+
+    async def recipients(self, vote_id: int, *, non_voters_only: bool) -> list[Recipient]:
+        fu, b, a, v = t.FrozenUnit, t.Binding, t.Account, t.Vote
+        query = (
+            select(a.telegram_id, a.language)
+            .distinct()
+            .select_from(fu)
+            .join(v, v.id == fu.vote_id)
+            .join(b, and_(b.owner_key == fu.owner_key, b.community_id == v.community_id))
+            .join(a, a.id == b.account_id)
+            .where(fu.vote_id == vote_id, b.revoked_at.is_(None), a.active.is_(True))
+        )
+        if non_voters_only:
+            voted = select(t.CurrentBallot.owner_ref).where(
+                t.CurrentBallot.vote_id == vote_id,
+                t.CurrentBallot.owner_ref == fu.owner_ref,
+                t.CurrentBallot.choice.is_not(None),
+            )
+            query = query.where(~voted.exists())
+        rows = await self._s.execute(query.order_by(a.telegram_id))
+        return [Recipient(telegram_id, language) for telegram_id, language in rows]
 
 
 class SqlLedger:
@@ -427,7 +485,7 @@ class SqlTallies:
 
 
 def _account(row: t.Account) -> Account:
-    return Account(row.id, row.telegram_id, row.language, row.active, row.name)
+    return Account(row.id, row.telegram_id, row.language, row.active, row.name, row.current_community_id)
 
 
 class SqlAccounts:
@@ -472,6 +530,11 @@ class SqlAccounts:
     async def set_active(self, telegram_id: int, active: bool) -> None:
         await self._s.execute(update(t.Account).where(t.Account.telegram_id == telegram_id).values(active=active))
 
+    async def set_current_community(self, telegram_id: int, community_id: int | None) -> None:
+        await self._s.execute(
+            update(t.Account).where(t.Account.telegram_id == telegram_id).values(current_community_id=community_id)
+        )
+
 
 def _invite(row: t.InviteCode) -> Invite:
     return Invite(
@@ -480,9 +543,9 @@ def _invite(row: t.InviteCode) -> Invite:
         row.unit_id,
         row.owner_key,
         row.code,
-        _utc_opt(row.expires_at),
-        _utc_opt(row.revoked_at),
-        _utc_opt(row.used_at),
+        utc_opt(row.expires_at),
+        utc_opt(row.revoked_at),
+        utc_opt(row.used_at),
     )
 
 
@@ -580,8 +643,8 @@ class SqlBindings:
                 r[0].owner_key,
                 r.unit_id,
                 tuple(units.get((r[0].community_id, r[0].owner_key), ())),
-                _utc(r[0].created_at),
-                _utc_opt(r[0].revoked_at),
+                utc(r[0].created_at),
+                utc_opt(r[0].revoked_at),
             )
             for r in rows
         ]
@@ -675,3 +738,20 @@ class SqlRoles:
             select(t.Role.community_id, t.Role.role).where(t.Role.account_id == account_id).order_by(t.Role.id)
         )
         return [(community, Role(role)) for community, role in rows]
+
+    async def revoke(self, account_id: int, community_id: int, role: Role) -> bool:
+        result = await self._s.execute(
+            delete(t.Role).where(
+                t.Role.account_id == account_id, t.Role.community_id == community_id, t.Role.role == str(role)
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def holders(self, community_id: int, role: Role) -> list[Recipient]:
+        rows = await self._s.execute(
+            select(t.Account.telegram_id, t.Account.language)
+            .join(t.Role, t.Role.account_id == t.Account.id)
+            .where(t.Role.community_id == community_id, t.Role.role == str(role), t.Account.active.is_(True))
+            .order_by(t.Account.telegram_id)
+        )
+        return [Recipient(telegram_id, language) for telegram_id, language in rows]

@@ -40,6 +40,8 @@ class Community(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    # The community's Telegram group, linked by a worker with /group: launches, checkpoints, results.
+    group_chat_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class RosterVersion(Base):
@@ -102,6 +104,9 @@ class Vote(Base):
     opened_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
     closed_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
     created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    reminder_time: Mapped[str | None] = mapped_column(String(5))  # local "HH:MM", daily while open
+    objection_until: Mapped[datetime | None] = mapped_column(UTC_DATETIME)  # set at close
+    created_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
 
 class FrozenUnit(Base):
@@ -198,6 +203,9 @@ class Account(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)  # False after Telegram answered 403 (blocked)
     created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
     name: Mapped[str] = mapped_column(String(200), default="", server_default="")  # Telegram display name
+    # The community a worker or auditor of several acts on (/community); None: their first. No foreign
+    # key (SQLite cannot add one without rebuilding the table): the role check validates it at each use.
+    current_community_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class InviteCode(Base):
@@ -244,3 +252,59 @@ class Role(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="RESTRICT"))
     role: Mapped[str] = mapped_column(String(20))
     granted_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+
+
+class VoteEvent(Base):
+    """What happened to a vote besides ballots, and who did it: opened, extended, closed, published, ..."""
+
+    __tablename__ = "vote_events"
+    __table_args__ = (Index(None, "vote_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vote_id: Mapped[int] = mapped_column(ForeignKey("votes.id", ondelete="RESTRICT"))
+    at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    actor: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class JobRun(Base):
+    """A scheduled job that has run (`open:7`, `remind:7:2026-11-24`, ...): each runs at most once,
+    whether the scheduler fires it, a restart catches it up, or two processes race for it."""
+
+    __tablename__ = "job_runs"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    done_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+
+
+class Objection(Base):
+    """A resident disputes how their own ballot was recorded, during the objection period."""
+
+    __tablename__ = "objections"
+    __table_args__ = (Index(None, "vote_id", "resolved_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vote_id: Mapped[int] = mapped_column(ForeignKey("votes.id", ondelete="RESTRICT"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    owner_key: Mapped[str] = mapped_column(String(220))
+    unit_id: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    resolution: Mapped[str | None] = mapped_column(Text)
+    correction_seq: Mapped[int | None] = mapped_column(Integer)
+
+
+class Draft(Base):
+    """A worker's conversation in progress (a vote wizard, an uploaded file awaiting confirmation):
+    kept here, not in memory, so a restart loses nothing."""
+
+    __tablename__ = "drafts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    data: Mapped[str] = mapped_column(Text)  # JSON
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)  # an uploaded file's bytes
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    updated_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    done_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)

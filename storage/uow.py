@@ -19,6 +19,7 @@ from storage.repositories import (
     SqlTallies,
     SqlVotes,
 )
+from storage.worktools import SqlDrafts, SqlJobRuns, SqlObjections
 from voting.errors import ConflictError
 
 __all__ = ["SqlUnitOfWork", "UnitOfWorkFactory"]
@@ -46,6 +47,9 @@ class SqlUnitOfWork:
         self.invites = SqlInvites(session)
         self.bindings = SqlBindings(session)
         self.roles = SqlRoles(session)
+        self.jobs = SqlJobRuns(session)
+        self.objections = SqlObjections(session)
+        self.drafts = SqlDrafts(session)
         await session.begin()
         return self
 

@@ -8,13 +8,16 @@ from typing import Any
 
 __all__ = [
     "N_",
+    "BatchRefusedError",
     "ConflictError",
     "DuplicateSubmissionError",
+    "ExtensionError",
     "FileProblem",
     "InputFileError",
     "InviteError",
     "NotBoundError",
     "NotFoundError",
+    "ObjectionError",
     "OutOfScopeError",
     "PermissionDeniedError",
     "Problem",
@@ -164,3 +167,32 @@ class PermissionDeniedError(VotingError):
         self.role = role
         self.community_id = community_id
         super().__init__(f"account {telegram_id} is not {role} of community {community_id}")
+
+
+class ExtensionError(VotingError):
+    """A deadline that cannot be moved so: `reason` is not_later (not after the current deadline),
+    past (not in the future) or state (the vote no longer takes ballots)."""
+
+    def __init__(self, vote_id: int, reason: str) -> None:
+        self.vote_id = vote_id
+        self.reason = reason
+        super().__init__(f"vote {vote_id}: cannot extend ({reason})")
+
+
+class ObjectionError(VotingError):
+    """An objection that cannot be filed or resolved: `reason` is not_closed (the vote is not in its
+    objection period), period_over, resolved (already resolved) or empty (no text)."""
+
+    def __init__(self, vote_id: int, reason: str) -> None:
+        self.vote_id = vote_id
+        self.reason = reason
+        super().__init__(f"vote {vote_id}: objection refused ({reason})")
+
+
+class BatchRefusedError(VotingError):
+    """A batch of ballots (a paper-ballot sheet) of which some rows were refused: nothing was recorded.
+    `problems` holds (row number, the error) for each refused row."""
+
+    def __init__(self, problems: list[tuple[int, VotingError]]) -> None:
+        self.problems = problems
+        super().__init__(f"{len(problems)} rows refused; nothing recorded")

@@ -26,9 +26,12 @@ __all__ = [
     "Invite",
     "OwnerVote",
     "Role",
+    "acting_community",
     "bind",
     "binding_for_worker",
     "bindings_of_community",
+    "check_role",
+    "choose_community",
     "ensure_account",
     "issue_invites",
     "my_bindings",
@@ -38,6 +41,7 @@ __all__ = [
     "owner_votes",
     "require_role",
     "revoke_binding",
+    "revoke_role",
     "roles_of",
     "set_account_active",
     "set_language",
@@ -60,6 +64,7 @@ class Account:
     language: str | None
     active: bool
     name: str
+    current_community_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +217,7 @@ async def my_bindings(uow: UnitOfWork, telegram_id: int) -> list[Binding]:
 async def bindings_of_community(uow: UnitOfWork, telegram_id: int, community_id: int) -> list[Binding]:
     """Every active binding of a community, for its workers."""
     async with uow:
-        await _require(uow, telegram_id, community_id, Role.WORKER)
+        await check_role(uow, telegram_id, community_id, Role.WORKER)
         return await uow.bindings.of_community(community_id)
 
 
@@ -220,7 +225,7 @@ async def binding_for_worker(uow: UnitOfWork, telegram_id: int, binding_id: int)
     """One binding, for a worker of its community (PermissionDeniedError for anyone else)."""
     async with uow:
         binding = await uow.bindings.get(binding_id)
-        await _require(uow, telegram_id, binding.community_id, Role.WORKER)
+        await check_role(uow, telegram_id, binding.community_id, Role.WORKER)
         return binding
 
 
@@ -228,7 +233,7 @@ async def revoke_binding(uow: UnitOfWork, telegram_id: int, binding_id: int, now
     """A worker unbinds an account (a lost phone, a sold flat). Idempotent."""
     async with uow:
         binding = await uow.bindings.get(binding_id)
-        await _require(uow, telegram_id, binding.community_id, Role.WORKER)
+        await check_role(uow, telegram_id, binding.community_id, Role.WORKER)
         if binding.revoked_at is None:
             await uow.bindings.revoke(binding_id, now)
             binding = await uow.bindings.get(binding_id)
@@ -253,15 +258,57 @@ async def roles_of(uow: UnitOfWork, telegram_id: int) -> list[tuple[int, Role]]:
         return [] if account is None else await uow.roles.of_account(account.id)
 
 
-async def _require(uow: UnitOfWork, telegram_id: int, community_id: int, role: Role) -> None:
+async def check_role(uow: UnitOfWork, telegram_id: int, community_id: int, role: Role) -> Account:
+    """Inside a transaction the caller holds: the account, if it has `role` in the community."""
     account = await uow.accounts.find(telegram_id)
     if account is None or (community_id, role) not in await uow.roles.of_account(account.id):
         raise PermissionDeniedError(telegram_id, str(role), community_id)
+    return account
+
+
+async def acting_community(
+    uow: UnitOfWork, telegram_id: int, roles: Sequence[Role] = (Role.WORKER,)
+) -> tuple[int, str, list[tuple[int, str]]]:
+    """The community a worker (or auditor) acts on — the one chosen with /community, else the
+    first — its name, and all the communities where they hold one of `roles`."""
+    async with uow:
+        account = await uow.accounts.find(telegram_id)
+        held = [] if account is None else await uow.roles.of_account(account.id)
+        ids = list(dict.fromkeys(c for c, role in held if role in roles))
+        if account is None or not ids:
+            raise PermissionDeniedError(telegram_id, "/".join(str(r) for r in roles), None)
+        chosen = account.current_community_id if account.current_community_id in ids else ids[0]
+        named = [(c, await uow.communities.name(c)) for c in ids]
+    return chosen, dict(named)[chosen], named
+
+
+async def choose_community(uow: UnitOfWork, telegram_id: int, community_id: int) -> str:
+    """A worker or auditor of several communities picks the one their commands act on."""
+    async with uow:
+        account = await uow.accounts.find(telegram_id)
+        held = [] if account is None else await uow.roles.of_account(account.id)
+        if account is None or community_id not in {c for c, _role in held}:
+            raise PermissionDeniedError(telegram_id, "worker/auditor", community_id)
+        await uow.accounts.set_current_community(telegram_id, community_id)
+        name = await uow.communities.name(community_id)
+        await uow.commit()
+    return name
+
+
+async def revoke_role(uow: UnitOfWork, telegram_id: int, community_id: int, role: Role) -> bool:
+    """Take a role back (the admin does this); False when the account did not hold it."""
+    async with uow:
+        account = await uow.accounts.find(telegram_id)
+        if account is None:
+            return False
+        revoked = await uow.roles.revoke(account.id, community_id, role)
+        await uow.commit()
+    return revoked
 
 
 async def require_role(uow: UnitOfWork, telegram_id: int, community_id: int, role: Role) -> None:
     async with uow:
-        await _require(uow, telegram_id, community_id, role)
+        await check_role(uow, telegram_id, community_id, role)
 
 
 async def owner_votes(

@@ -45,6 +45,7 @@ __all__ = [
     "finalize_vote",
     "import_roster",
     "open_vote",
+    "record_ballots",
 ]
 
 WORKER_KINDS = frozenset({EntryKind.PAPER, EntryKind.DOOR_TO_DOOR, EntryKind.PROXY})
@@ -194,57 +195,64 @@ async def cast_ballots(
     idempotency key, fails the whole batch with ConflictError or DuplicateSubmissionError so the
     caller can retry without `known`.
     """
-    results: list[BallotReceipt | VotingError | None] = []
     async with uow:
-        vote = known if known is not None else await uow.votes.get(vote_id, lock=True)
-        keys = [r.idempotency_key for r in requests if r.idempotency_key is not None]
-        seen_keys = await uow.ledger.receipts_for_keys(vote_id, keys) if keys and known is None else {}
-        head_seq, head_hash = vote.head_seq, vote.head_hash
-        pending: list[tuple[int, LedgerEntry, BallotRequest]] = []
-        for request in requests:
-            key = request.idempotency_key
-            try:
-                if key is not None and key in seen_keys:
-                    raise DuplicateSubmissionError(key, seen_keys[key])
-                if known is None:
-                    _check_can_record(vote, request.kind, request.now)
-                refs = await uow.votes.frozen_unit(vote_id, request.unit_id)
-                if refs is None:
-                    raise OutOfScopeError(vote_id, request.unit_id)
-                entry = next_entry(
-                    head_seq,
-                    head_hash,
-                    vote_id=str(vote_id),
-                    kind=EntryKind.WITHDRAW if request.choice is None else request.kind,
-                    unit_ref=refs[0],
-                    owner_ref=refs[1],
-                    choice=request.choice,
-                    actor=request.actor,
-                    at=utc_iso(request.now),
-                    proxy_name=request.proxy_name,
-                    reason=request.reason,
-                    attachment_sha256=None if request.attachment is None else sha256_hex(request.attachment),
-                )
-            except VotingError as exc:
-                results.append(exc)
-                continue
-            head_seq, head_hash = entry.seq, entry.entry_hash
-            if key is not None:
-                seen_keys[key] = entry.receipt
-            pending.append((len(results), entry, request))
-            results.append(None)
-        if pending:
-            # The database checks each entry, moves the head and sets the current ballot; it returns
-            # each owner's choice from before this batch.
-            before = await uow.ledger.append_many([(e, r.idempotency_key, r.attachment) for _i, e, r in pending])
-            in_batch: dict[str, Choice | None] = {}
-            for (index, entry, _request), previous in zip(pending, before, strict=True):
-                replaced = in_batch.get(entry.owner_ref, previous)  # a stored None (withdrawn) counts too
-                in_batch[entry.owner_ref] = entry.choice
-                results[index] = BallotReceipt(
-                    vote_id, entry.seq, entry.receipt, entry.choice, replaced, entry.entry_hash
-                )
-            await uow.commit()
+        outcome = await record_ballots(uow, vote_id, requests, known=known)
+        await uow.commit()
+    return outcome
+
+
+async def record_ballots(
+    uow: UnitOfWork, vote_id: int, requests: Sequence[BallotRequest], *, known: Vote | None = None
+) -> BatchOutcome:
+    """cast_ballots inside a transaction the caller holds (and commits): for use cases that record
+    ballots together with something else, e.g. a correction and the objection it resolves."""
+    results: list[BallotReceipt | VotingError | None] = []
+    vote = known if known is not None else await uow.votes.get(vote_id, lock=True)
+    keys = [r.idempotency_key for r in requests if r.idempotency_key is not None]
+    seen_keys = await uow.ledger.receipts_for_keys(vote_id, keys) if keys and known is None else {}
+    head_seq, head_hash = vote.head_seq, vote.head_hash
+    pending: list[tuple[int, LedgerEntry, BallotRequest]] = []
+    for request in requests:
+        key = request.idempotency_key
+        try:
+            if key is not None and key in seen_keys:
+                raise DuplicateSubmissionError(key, seen_keys[key])
+            if known is None:
+                _check_can_record(vote, request.kind, request.now)
+            refs = await uow.votes.frozen_unit(vote_id, request.unit_id)
+            if refs is None:
+                raise OutOfScopeError(vote_id, request.unit_id)
+            entry = next_entry(
+                head_seq,
+                head_hash,
+                vote_id=str(vote_id),
+                kind=EntryKind.WITHDRAW if request.choice is None else request.kind,
+                unit_ref=refs[0],
+                owner_ref=refs[1],
+                choice=request.choice,
+                actor=request.actor,
+                at=utc_iso(request.now),
+                proxy_name=request.proxy_name,
+                reason=request.reason,
+                attachment_sha256=None if request.attachment is None else sha256_hex(request.attachment),
+            )
+        except VotingError as exc:
+            results.append(exc)
+            continue
+        head_seq, head_hash = entry.seq, entry.entry_hash
+        if key is not None:
+            seen_keys[key] = entry.receipt
+        pending.append((len(results), entry, request))
+        results.append(None)
+    if pending:
+        # The database checks each entry, moves the head and sets the current ballot; it returns
+        # each owner's choice from before this batch.
+        before = await uow.ledger.append_many([(e, r.idempotency_key, r.attachment) for _i, e, r in pending])
+        in_batch: dict[str, Choice | None] = {}
+        for (index, entry, _request), previous in zip(pending, before, strict=True):
+            replaced = in_batch.get(entry.owner_ref, previous)  # a stored None (withdrawn) counts too
+            in_batch[entry.owner_ref] = entry.choice
+            results[index] = BallotReceipt(vote_id, entry.seq, entry.receipt, entry.choice, replaced, entry.entry_hash)
     after = replace(vote, head_seq=head_seq, head_hash=head_hash)
     return BatchOutcome(after, [r for r in results if r is not None])
 
@@ -310,12 +318,18 @@ async def _sign(
 
 
 async def close_vote(
-    uow: UnitOfWork, vote_id: int, now: datetime, key: Ed25519PrivateKey, *, early: bool = False
+    uow: UnitOfWork,
+    vote_id: int,
+    now: datetime,
+    key: Ed25519PrivateKey,
+    *,
+    early: bool = False,
+    objection_until: datetime | None = None,
 ) -> SignedTally:
     """Stop accepting ballots, count, and sign the preliminary tally. Idempotent.
 
     Before the deadline only with `early` (a worker's explicit decision); the closing time then
-    becomes `now`.
+    becomes `now`. `objection_until` ends the objection period (corrections, then the final tally).
     """
     async with uow:
         vote = await uow.votes.get(vote_id, lock=True)
@@ -326,7 +340,13 @@ async def close_vote(
             raise VoteStateError(vote_id, str(vote.status), "close")
         if now < vote.closes_at and not early:
             raise VoteStateError(vote_id, str(vote.status), "close before its deadline")
-        closing = replace(vote, status=VoteStatus.CLOSED, closed_at=now, closes_at=min(vote.closes_at, now))
+        closing = replace(
+            vote,
+            status=VoteStatus.CLOSED,
+            closed_at=now,
+            closes_at=min(vote.closes_at, now),
+            objection_until=objection_until,
+        )
         signed, _result = await _sign(uow, closing, "preliminary", key, now)
         await uow.votes.save(closing)
         await uow.commit()

@@ -43,9 +43,12 @@ class Vote:
     head_hash: str = GENESIS
     opened_at: datetime | None = None
     closed_at: datetime | None = None
+    reminder_time: str | None = None  # local "HH:MM": daily reminders to owners who have not voted
+    objection_until: datetime | None = None  # set at close: corrections until then, then the final tally
+    created_by: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("opens_at", "closes_at", "opened_at", "closed_at"):
+        for name in ("opens_at", "closes_at", "opened_at", "closed_at", "objection_until"):
             value = getattr(self, name)
             if value is not None and value.utcoffset() is None:
                 raise ValueError(f"{name} must be an aware datetime (UTC)")
