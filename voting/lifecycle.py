@@ -231,8 +231,9 @@ async def file_objection(uow: UnitOfWork, telegram_id: int, vote_id: int, text: 
                         vote_id, account.id, binding.owner_key, unit_id, text[:2000], now
                     )
                     await uow.votes.add_event(vote_id, "objection", f"account:{telegram_id}", str(objection_id), now)
+                    filed = await _objection(uow, objection_id)
                     await uow.commit()
-                    return await _objection(uow, objection_id)
+                    return filed
         raise OutOfScopeError(vote_id, "")
 
 
@@ -291,8 +292,9 @@ async def resolve_objection(
             objection_id, worker_actor(telegram_id), resolution[:2000], None if receipt is None else receipt.seq, now
         )
         await uow.votes.add_event(vote.id, "objection-resolved", worker_actor(telegram_id), str(objection_id), now)
+        resolved = await _objection(uow, objection_id)
         await uow.commit()
-        return await _objection(uow, objection_id), receipt
+    return resolved, receipt
 
 
 async def finalize_when_due(uow: UnitOfWork, vote_id: int, now: datetime, key: Ed25519PrivateKey) -> SignedTally | int:

@@ -61,7 +61,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("invite_codes", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_invite_codes_used_by_accounts"), type_="foreignkey")
