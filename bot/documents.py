@@ -301,7 +301,7 @@ def invite_sheet_pdf(slips: Sequence[InviteSlip], *, heading: str, lines: tuple[
     """A4 sheets of invite slips, eight to a page (2 × 4) with dashed cut lines, for door-to-door delivery.
 
     Each slip carries the community name, the home, its invite code in large spaced letters for
-    elderly readers, a QR code of the deep link (30 mm, with its quiet zone) and two lines of
+    elderly readers, a QR code of the deep link (32 mm, with its quiet zone) and two lines of
     instructions. Raises ValueError for an empty list: an empty sheet is always a mistake.
     """
     if not slips:
@@ -352,7 +352,7 @@ def _draw_slip(
     from reportlab.lib.units import mm
 
     pad = 5 * mm
-    qr_side = 30 * mm
+    qr_side = 32 * mm
     top = y + h - pad
     inner_w = w - 2 * pad
 
@@ -563,6 +563,8 @@ def turnout_chart_png(rows: Sequence[BuildingTurnout], *, title: str, homes_labe
     picture growing taller, so 60 buildings still read on a phone. A building with nothing on
     the roll shows a dash instead of a share.
     """
+    from matplotlib.patches import Patch
+
     font = _chart_font(CJK_FONT_CANDIDATES)
     horizontal = len(rows) > _VERTICAL_MAX
     height = max(5.0, 1.8 + 0.42 * len(rows)) if horizontal else 6.5
@@ -584,12 +586,12 @@ def turnout_chart_png(rows: Sequence[BuildingTurnout], *, title: str, homes_labe
     labels = [r.label for r in rows]
     bar = 0.4
     value_props = font.props(12 if len(rows) <= 8 or horizontal else 10.5)
-    for offset, (values, texts, colour, name) in zip((-bar / 2, bar / 2), series, strict=True):
+    for offset, (values, texts, colour, _name) in zip((-bar / 2, bar / 2), series, strict=True):
         positions = [index + offset for index in range(len(rows))]
         if horizontal:
-            bars = axes.barh(positions, values, bar, color=colour, label=name)
+            bars = axes.barh(positions, values, bar, color=colour)
         else:
-            bars = axes.bar(positions, values, bar, color=colour, label=name)
+            bars = axes.bar(positions, values, bar, color=colour)
         axes.bar_label(bars, texts, padding=2, fontproperties=value_props)
     if horizontal:
         axes.set_yticks(range(len(rows)), labels, fontproperties=font.props(12))
@@ -611,7 +613,16 @@ def turnout_chart_png(rows: Sequence[BuildingTurnout], *, title: str, homes_labe
         axes.set_ylim(0, 110)
         _percent_axis(axes.yaxis, font)
         axes.grid(axis="y", alpha=0.3)
-    axes.legend(loc="lower left", bbox_to_anchor=(0, 1), ncols=2, frameon=False, prop=font.props(13), borderaxespad=0.2)
+    handles = [Patch(color=colour, label=name) for _values, _texts, colour, name in series]  # also with no bars
+    axes.legend(
+        handles=handles,
+        loc="lower left",
+        bbox_to_anchor=(0, 1),
+        ncols=2,
+        frameon=False,
+        prop=font.props(13),
+        borderaxespad=0.2,
+    )
     return _png(figure)
 
 
