@@ -292,6 +292,8 @@ class _Layout:
 
 @dataclass(frozen=True, slots=True)
 class _Texts:
+    """The caller's texts that are the same on every slip."""
+
     heading: str
     lines: tuple[str, str]
     code_label: str
@@ -393,14 +395,18 @@ def _draw_home_and_code(
 
 
 def _code_size(code: str, font: str, width: float, height: float) -> tuple[float, float]:
-    """The letter spacing and size for the code: as large as 26 pt, shrunk to fit the column."""
+    """The letter spacing and size for the code: as large as 26 pt, shrunk to fit the column.
+
+    Spaced letters are kept down to 6 pt; a code longer than any the bot issues is set unspaced,
+    as small as it takes to fit.
+    """
     size = min(26.0, height / 1.05)
-    while size > 6:
+    while size >= 6:
         spacing = size * 0.12
         if _width(code, font, size) + spacing * max(0, len(code) - 1) <= width:
             return spacing, size
         size -= 0.5
-    return 0.0, 6.0
+    return 0.0, min(6.0, width / max(_width(code, font, 1.0), 1e-6))
 
 
 def _draw_lines(
