@@ -15,11 +15,14 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bot.appender import LedgerAppender
+from bot.broadcast import SendLimits, install_rate_limiter
 from bot.context import BotContext, Clock, system_clock
 from bot.handlers import build_root_router
 from bot.i18n import translator
+from bot.jobs import VoteJobs
 from bot.middlewares import AccountMiddleware, FloodControl
 from voting import residents
 from voting.ports import UnitOfWork
@@ -37,13 +40,27 @@ def build_context(
     clock: Clock = system_clock,
     tz_name: str = "Asia/Shanghai",
     default_locale: str = "zh_CN",
+    signing_key: Callable[[], Ed25519PrivateKey] | None = None,
+    admins: frozenset[int] = frozenset(),
+    objection_days: int = 5,
+    checkpoint_time: str = "09:00",
 ) -> BotContext:
-    return BotContext(
-        uow=uow, appender=LedgerAppender(uow), clock=clock, tz=ZoneInfo(tz_name), default_locale=default_locale
+    ctx = BotContext(
+        uow=uow,
+        appender=LedgerAppender(uow),
+        clock=clock,
+        tz=ZoneInfo(tz_name),
+        default_locale=default_locale,
+        admins=admins,
+        objection_days=objection_days,
+        checkpoint_time=checkpoint_time,
     )
+    if signing_key is not None:
+        ctx.signing_key = signing_key
+    return ctx
 
 
-def build_bot(token: str, api_base: str, ctx: BotContext) -> Bot:
+def build_bot(token: str, api_base: str, ctx: BotContext, limits: SendLimits | None = None) -> Bot:
     """The real aiogram client, pointed at any Bot API server (Telegram, a self-hosted one, the sandbox)."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_base.rstrip("/")))
 
@@ -51,7 +68,10 @@ def build_bot(token: str, api_base: str, ctx: BotContext) -> Bot:
         log.info("chat %s blocked the bot: account marked inactive", chat_id)
         await residents.set_account_active(ctx.uow(), chat_id, False)
 
+    # Order matters: FloodControl first (outermost), then the rate limiter inside it, so every request
+    # and every retry after a 429 is paced (bot/broadcast.py explains).
     session.middleware(FloodControl(mark_blocked))
+    install_rate_limiter(session, limits)
     return Bot(token, session=session, default=DefaultBotProperties(link_preview_is_disabled=True))
 
 
@@ -84,9 +104,19 @@ class Running:
     dispatcher: Dispatcher
     task: asyncio.Task[None] | None = None
     runner: web.AppRunner | None = None
+    jobs: VoteJobs | None = None
+
+    async def start_jobs(self, ctx: BotContext) -> VoteJobs:
+        """Start the scheduler: rebuilt from the database, overdue work (a close missed while down) first."""
+        self.jobs = VoteJobs(ctx, self.bot)
+        ctx.jobs = self.jobs
+        await self.jobs.start()
+        return self.jobs
 
     async def stop(self, wake: Callable[[], None] | None = None) -> None:
         """`wake` ends a long poll in flight at once (the sandbox can; Telegram's returns within its timeout)."""
+        if self.jobs is not None:
+            self.jobs.stop()
         if self.task is not None:
             await self.dispatcher.stop_polling()
             if wake is not None:

@@ -29,7 +29,7 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
-from aiogram.types import ForceReply, InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove
+from aiogram.types import ForceReply, InlineKeyboardMarkup, InputFile, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 __all__ = [
     "PACED_METHODS",
@@ -268,11 +268,14 @@ DEFAULT_CONCURRENCY = 32  # requests in flight: ~29/s needs 29 × round trip (~0
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One message of a broadcast: plain text (no parse mode), optionally with a keyboard."""
+    """One message of a broadcast: text, optionally with a keyboard, a parse mode, or a photo (the
+    text is then its caption)."""
 
     chat_id: int
     text: str
     reply_markup: ReplyMarkup | None = None
+    parse_mode: str | None = None
+    photo: InputFile | None = None
 
 
 @dataclass
@@ -355,7 +358,16 @@ class _ProgressEditor:
 async def _send(bot: Bot, item: Outgoing, report: BroadcastReport) -> None:
     """Send one message and count its outcome; only a Bot API error is absorbed, so a bug still surfaces."""
     try:
-        await bot.send_message(item.chat_id, item.text, parse_mode=None, reply_markup=item.reply_markup)
+        if item.photo is not None:
+            await bot.send_photo(
+                item.chat_id,
+                item.photo,
+                caption=item.text or None,
+                parse_mode=item.parse_mode,
+                reply_markup=item.reply_markup,
+            )
+        else:
+            await bot.send_message(item.chat_id, item.text, parse_mode=item.parse_mode, reply_markup=item.reply_markup)
     except TelegramForbiddenError:
         report.blocked += 1
     except TelegramAPIError as exc:
@@ -382,17 +394,25 @@ async def broadcast(
         raise ValueError("concurrency must be at least 1")
     report = BroadcastReport(total=len(items))
     editor = _ProgressEditor(bot, progress, report) if progress is not None else None
-    queue: Iterator[Outgoing] = iter(items)  # shared: asyncio switches tasks only at awaits, never inside next()
+    # Consecutive items for one chat (a result and its chart) go together, in order, through one worker.
+    runs: list[list[Outgoing]] = []
+    for item in items:
+        if runs and runs[-1][0].chat_id == item.chat_id:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    queue: Iterator[list[Outgoing]] = iter(runs)  # shared: asyncio switches tasks only at awaits, never inside next()
 
     async def worker() -> None:
-        for item in queue:
-            await _send(bot, item, report)
-            if editor is not None:
-                editor.tick()
+        for run in queue:
+            for item in run:
+                await _send(bot, item, report)
+                if editor is not None:
+                    editor.tick()
 
     try:
         async with asyncio.TaskGroup() as group:
-            for _ in range(min(concurrency, max(1, report.total))):
+            for _ in range(min(concurrency, max(1, len(runs)))):
                 group.create_task(worker())
         if editor is not None:
             await editor.finish()

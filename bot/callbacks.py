@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
 
-__all__ = ["BindingCb", "LangCb", "VoteCb"]
+__all__ = ["BindingCb", "CommunityCb", "DraftCb", "LangCb", "ObjectionCb", "VoteCb", "WorkCb"]
 
 
 class VoteCb(CallbackData, prefix="v"):
@@ -29,3 +29,31 @@ class BindingCb(CallbackData, prefix="b"):
 
     action: str
     binding_id: int
+
+
+class WorkCb(CallbackData, prefix="w"):
+    """A worker's action on a vote of their community: turnout, extend, remind, close, paper, objections,
+    export. The role is checked again on every press."""
+
+    action: str
+    vote_id: int
+
+
+class DraftCb(CallbackData, prefix="d"):
+    """A choice in a worker's conversation kept as a draft (wizard step, confirm or cancel a file)."""
+
+    draft_id: int
+    action: str  # set, ok, cancel
+    value: str = ""
+
+
+class ObjectionCb(CallbackData, prefix="o"):
+    """`file` (a resident objects to how their ballot of vote `ref` was recorded) or a worker's answer to
+    objection `ref`: keep, agree, disagree, abstain, withdraw."""
+
+    action: str
+    ref: int
+
+
+class CommunityCb(CallbackData, prefix="c"):
+    community_id: int

@@ -65,8 +65,15 @@ async def _serve(config: Config) -> None:
     from storage.uow import UnitOfWorkFactory
 
     engine = make_engine(config.database.url)
+    key = _signing_key(config.audit.private_key_path)
     ctx = build_context(
-        UnitOfWorkFactory(engine), tz_name=config.general.timezone, default_locale=config.general.default_locale
+        UnitOfWorkFactory(engine),
+        tz_name=config.general.timezone,
+        default_locale=config.general.default_locale,
+        signing_key=lambda: key,
+        admins=frozenset(config.admin.telegram_ids),
+        objection_days=config.voting.objection_working_days,
+        checkpoint_time=config.voting.checkpoint_time,
     )
     tg = config.telegram
     bot = build_bot(tg.token, tg.api_base, ctx)
@@ -79,11 +86,23 @@ async def _serve(config: Config) -> None:
     else:
         running = await start_polling(bot, dp)
         log.info("long polling %s", tg.api_base)
+    ctx.bot_username = (await bot.get_me()).username or ""
+    await running.start_jobs(ctx)
     try:
         await _until_stopped()
     finally:
         await running.stop()
         await engine.dispose()
+
+
+def _signing_key(path: Path) -> Any:
+    """The tally-signing key; made (and its public key logged) on the first start if there is none."""
+    from bot.keys import load_signing_key, write_new_signing_key
+
+    if not path.exists():
+        write_new_signing_key(path)
+        log.warning("no tally-signing key at %s: a new one was made; publish its public key (renovote keys show)", path)
+    return load_signing_key(path)
 
 
 def _cmd_sandbox(_: Translator, args: argparse.Namespace, config: Config) -> int:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from storage.defaults import DEFAULT_URL
 from voting.errors import N_
+from voting.schedule import parse_hhmm
 
 __all__ = [
     "AuditConfig",
@@ -76,6 +77,17 @@ class SandboxConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    telegram_ids: tuple[int, ...] = ()  # who may create communities and grant worker / auditor roles
+
+
+@dataclass(frozen=True)
+class VotingConfig:
+    objection_working_days: int = 5  # Hangzhou's public notice: at least 5 working days
+    checkpoint_time: str = "09:00"  # local time of the daily ledger-head checkpoint in the group
+
+
+@dataclass(frozen=True)
 class Config:
     general: GeneralConfig = field(default_factory=GeneralConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -83,6 +95,8 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     source: Path | None = None
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    voting: VotingConfig = field(default_factory=VotingConfig)
 
 
 _SECTIONS: Mapping[str, set[str]] = {
@@ -91,6 +105,8 @@ _SECTIONS: Mapping[str, set[str]] = {
     "audit": {"private_key_path"},
     "telegram": {"token", "api_base", "mode", "webhook_url", "webhook_secret", "webhook_host", "webhook_port"},
     "sandbox": {"host", "port"},
+    "admin": {"telegram_ids"},
+    "voting": {"objection_working_days", "checkpoint_time"},
 }
 
 ENV_DATABASE_URL = "RENOVOTE_DATABASE_URL"
@@ -215,5 +231,38 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         port=_port(sandbox_raw, "port", "sandbox.port", 8080),
     )
     return Config(
-        general, DatabaseConfig(url), AuditConfig(Path(key_path)), _telegram(telegram_raw, env), sandbox, path
+        general,
+        DatabaseConfig(url),
+        AuditConfig(Path(key_path)),
+        _telegram(telegram_raw, env),
+        sandbox,
+        path,
+        _admin(data.get("admin", {})),
+        _voting(data.get("voting", {})),
     )
+
+
+def _admin(raw: Mapping[str, Any]) -> AdminConfig:
+    ids = raw.get("telegram_ids", [])
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+        raise ConfigError(
+            N_("{key}: expected a list of Telegram user ids, like [123456789]; a user sees theirs with /whoami"),
+            key="admin.telegram_ids",
+        )
+    return AdminConfig(tuple(ids))
+
+
+def _voting(raw: Mapping[str, Any]) -> VotingConfig:
+    days = raw.get("objection_working_days", VotingConfig.objection_working_days)
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 60:
+        raise ConfigError(
+            N_("{key}: expected a number of working days from 0 to 60"), key="voting.objection_working_days"
+        )
+    checkpoint = _string(raw, "checkpoint_time", "voting.checkpoint_time", VotingConfig.checkpoint_time)
+    try:
+        checkpoint = parse_hhmm(checkpoint)
+    except ValueError:
+        raise ConfigError(
+            N_('{key}: expected a local time of day like "09:00"'), key="voting.checkpoint_time"
+        ) from None
+    return VotingConfig(days, checkpoint)

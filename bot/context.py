@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bot.appender import LedgerAppender
 from voting.ports import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.jobs import VoteJobs
 
 __all__ = ["BotContext", "Clock", "system_clock"]
 
@@ -18,6 +25,10 @@ Clock = Callable[[], datetime]
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def _no_key() -> Ed25519PrivateKey:
+    raise RuntimeError("no tally-signing key configured")
 
 
 @dataclass
@@ -31,6 +42,15 @@ class BotContext:
     default_locale: str = "zh_CN"
     bot_username: str = ""
     random_bytes: Callable[[int], bytes] = secrets.token_bytes
+    admins: frozenset[int] = frozenset()  # may create communities and grant roles (config [admin])
+    objection_days: int = 5  # working days after close (config [voting])
+    checkpoint_time: str = "09:00"
+    # The tally-signing key, loaded when first needed (closing a vote), never at import.
+    signing_key: Callable[[], Ed25519PrivateKey] = field(default=_no_key)
+    # Set by the scheduler: tells it that stored times changed (a vote launched, a deadline moved).
+    poke: Callable[[], None] = field(default=lambda: None)
+    jobs: VoteJobs | None = None  # the scheduler, for a worker's "remind now"
+    background: set[asyncio.Task[Any]] = field(default_factory=set)  # long sendings started by a worker
 
     def now(self) -> datetime:
         return self.clock()

@@ -13,12 +13,21 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from bot.callbacks import BindingCb, LangCb, VoteCb
+from bot.callbacks import BindingCb, LangCb, ObjectionCb, VoteCb
 from bot.i18n import LOCALES, Translator, translator
 from voting.errors import N_
 from voting.model import Choice
 
-__all__ = ["MenuButton", "choice_label", "main_menu", "menu_label"]
+__all__ = [
+    "MenuButton",
+    "button",
+    "choice_label",
+    "main_menu",
+    "menu_label",
+    "object_button",
+    "open_vote_markup",
+    "rows_of",
+]
 
 
 MENU = {
@@ -27,6 +36,8 @@ MENU = {
     "help": N_("❓ Help"),
     "language": N_("🌐 Language"),
     "bindings": N_("👥 Bindings"),
+    "manage": N_("🛠 Manage votes"),
+    "new_vote": N_("➕ New vote"),
 }
 
 CHOICES = {
@@ -55,8 +66,11 @@ class MenuButton(Filter):
     def __init__(self, action: str) -> None:
         self.action = action
 
+    def matches(self, text: str) -> bool:
+        return text.strip() in _labels(self.action)
+
     async def __call__(self, message: Message) -> bool:
-        return message.text is not None and message.text.strip() in _labels(self.action)
+        return message.text is not None and self.matches(message.text)
 
 
 def main_menu(_: Translator, *, bound: bool, worker: bool = False) -> ReplyKeyboardMarkup:
@@ -64,6 +78,7 @@ def main_menu(_: Translator, *, bound: bool, worker: bool = False) -> ReplyKeybo
     if bound:
         rows.append([KeyboardButton(text=menu_label(_, "votes")), KeyboardButton(text=menu_label(_, "my"))])
     if worker:
+        rows.append([KeyboardButton(text=menu_label(_, "manage")), KeyboardButton(text=menu_label(_, "new_vote"))])
         rows.append([KeyboardButton(text=menu_label(_, "bindings"))])
     rows.append([KeyboardButton(text=menu_label(_, "help")), KeyboardButton(text=menu_label(_, "language"))])
     return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
@@ -129,3 +144,23 @@ def revoke_confirm_buttons(_: Translator, binding_id: int) -> InlineKeyboardMark
             ],
         ]
     )
+
+
+def button(text: str, data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data)
+
+
+def rows_of(buttons: list[InlineKeyboardButton], per_row: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[buttons[i : i + per_row] for i in range(0, len(buttons), per_row)])
+
+
+def open_vote_markup(_: Translator, vote_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[button(_("🗳 Open the vote"), VoteCb(action="card", vote_id=vote_id).pack())]]
+    )
+
+
+def object_button(_: Translator, vote_id: int) -> InlineKeyboardMarkup:
+    """Under a preliminary result: dispute how one's own ballot was recorded."""
+    label = _("✋ My ballot was recorded wrongly")
+    return InlineKeyboardMarkup(inline_keyboard=[[button(label, ObjectionCb(action="file", ref=vote_id).pack())]])

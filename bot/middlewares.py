@@ -43,12 +43,15 @@ class AccountMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         locale = self.ctx.default_locale
         if user is not None and not user.is_bot:
-            account = await residents.ensure_account(self.ctx.uow(), user.id, user.full_name, self.ctx.now())
+            app_locale = normalize_locale(user.language_code) if user.language_code else None
+            account = await residents.ensure_account(
+                self.ctx.uow(), user.id, user.full_name, self.ctx.now(), app_locale
+            )
             data["account"] = account
             if account.language:
                 locale = account.language
-            elif user.language_code:
-                locale = normalize_locale(user.language_code)
+            elif app_locale:
+                locale = app_locale
         data["locale"] = locale
         data["_"] = translator(locale)
         data["ctx"] = self.ctx

@@ -345,7 +345,7 @@ class SqlVotes:
     async def recipients(self, vote_id: int, *, non_voters_only: bool) -> list[Recipient]:
         fu, b, a, v = t.FrozenUnit, t.Binding, t.Account, t.Vote
         query = (
-            select(a.telegram_id, a.language)
+            select(a.telegram_id, func.coalesce(a.language, a.app_language))
             .distinct()
             .select_from(fu)
             .join(v, v.id == fu.vote_id)
@@ -495,10 +495,12 @@ class SqlAccounts:
     async def _row(self, telegram_id: int) -> t.Account | None:
         return await self._s.scalar(select(t.Account).where(t.Account.telegram_id == telegram_id))
 
-    async def get_or_add(self, telegram_id: int, name: str, now: datetime) -> Account:
+    async def get_or_add(self, telegram_id: int, name: str, now: datetime, app_locale: str | None = None) -> Account:
         row = await self._row(telegram_id)
         if row is None:
-            row = t.Account(telegram_id=telegram_id, name=name[:200], active=True, created_at=now)
+            row = t.Account(
+                telegram_id=telegram_id, name=name[:200], active=True, created_at=now, app_language=app_locale
+            )
             self._s.add(row)
             try:
                 async with self._s.begin_nested():
@@ -511,6 +513,8 @@ class SqlAccounts:
             if name and row.name != name[:200]:
                 row.name = name[:200]
             row.active = True  # a user who writes to the bot has not blocked it (any more)
+            if app_locale and row.app_language != app_locale:
+                row.app_language = app_locale
             await self._s.flush()
         return _account(row)
 
@@ -749,7 +753,7 @@ class SqlRoles:
 
     async def holders(self, community_id: int, role: Role) -> list[Recipient]:
         rows = await self._s.execute(
-            select(t.Account.telegram_id, t.Account.language)
+            select(t.Account.telegram_id, func.coalesce(t.Account.language, t.Account.app_language))
             .join(t.Role, t.Role.account_id == t.Account.id)
             .where(t.Role.community_id == community_id, t.Role.role == str(role), t.Account.active.is_(True))
             .order_by(t.Account.telegram_id)

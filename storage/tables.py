@@ -206,6 +206,9 @@ class Account(Base):
     # The community a worker or auditor of several acts on (/community); None: their first. No foreign
     # key (SQLite cannot add one without rebuilding the table): the role check validates it at each use.
     current_community_id: Mapped[int | None] = mapped_column(Integer)
+    # The Telegram app's language as last seen: for messages the bot sends on its own when the user
+    # has not picked a language with /language (which `language` holds).
+    app_language: Mapped[str | None] = mapped_column(String(10))
 
 
 class InviteCode(Base):

@@ -140,27 +140,30 @@ class SqlDrafts:
         row = await self._s.get(t.Draft, draft_id)
         return None if row is None else _draft(row)
 
-    async def open_of(self, account_id: int, kind: str) -> Draft | None:
-        row = await self._s.scalar(
-            select(t.Draft)
-            .where(t.Draft.account_id == account_id, t.Draft.kind == kind, t.Draft.done_at.is_(None))
-            .order_by(t.Draft.id.desc())
-            .limit(1)
-        )
+    async def open_of(self, account_id: int, kind: str | None) -> Draft | None:
+        query = select(t.Draft).where(t.Draft.account_id == account_id, t.Draft.done_at.is_(None))
+        if kind is not None:
+            query = query.where(t.Draft.kind == kind)
+        row = await self._s.scalar(query.order_by(t.Draft.id.desc()).limit(1))
         return None if row is None else _draft(row)
 
     async def save(self, draft: Draft) -> None:
         await self._s.execute(
             update(t.Draft)
             .where(t.Draft.id == draft.id)
-            .values(data=json.dumps(draft.data, ensure_ascii=False), updated_at=draft.updated_at, done_at=draft.done_at)
+            .values(
+                data=json.dumps(draft.data, ensure_ascii=False),
+                payload=draft.payload,
+                updated_at=draft.updated_at,
+                done_at=draft.done_at,
+            )
             .execution_options(synchronize_session=False)
         )
 
-    async def close_open(self, account_id: int, kinds: Sequence[str], now: datetime) -> None:
+    async def close_open(self, account_id: int, now: datetime) -> None:
         await self._s.execute(
             update(t.Draft)
-            .where(t.Draft.account_id == account_id, t.Draft.kind.in_(kinds), t.Draft.done_at.is_(None))
+            .where(t.Draft.account_id == account_id, t.Draft.done_at.is_(None))
             .values(done_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )

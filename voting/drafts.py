@@ -10,7 +10,7 @@ from typing import Any
 from voting.errors import NotFoundError
 from voting.ports import UnitOfWork
 
-__all__ = ["Draft", "finish_draft", "load_draft", "open_draft", "save_draft", "start_draft"]
+__all__ = ["Draft", "cancel_drafts", "finish_draft", "load_draft", "open_draft", "save_draft", "start_draft"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,19 +42,19 @@ async def start_draft(
     now: datetime,
     *,
     payload: bytes | None = None,
-    replaces: tuple[str, ...] = (),
 ) -> Draft:
-    """A new draft; the account's open drafts of this kind (and of `replaces`) are closed."""
+    """A new draft. One conversation at a time: the account's other open drafts are closed."""
     async with uow:
         account_id = await _account_id(uow, telegram_id)
-        await uow.drafts.close_open(account_id, (kind, *replaces), now)
+        await uow.drafts.close_open(account_id, now)
         draft = Draft(account_id, community_id, kind, data, payload, now, now)
         draft = replace(draft, id=await uow.drafts.add(draft))
         await uow.commit()
     return draft
 
 
-async def open_draft(uow: UnitOfWork, telegram_id: int, kind: str) -> Draft | None:
+async def open_draft(uow: UnitOfWork, telegram_id: int, kind: str | None = None) -> Draft | None:
+    """The account's open draft of `kind`, or its newest open draft of any kind."""
     async with uow:
         account = await uow.accounts.find(telegram_id)
         return None if account is None else await uow.drafts.open_of(account.id, kind)
@@ -76,6 +76,14 @@ async def save_draft(uow: UnitOfWork, draft: Draft, now: datetime) -> Draft:
         await uow.drafts.save(changed)
         await uow.commit()
     return changed
+
+
+async def cancel_drafts(uow: UnitOfWork, telegram_id: int, now: datetime) -> None:
+    async with uow:
+        account = await uow.accounts.find(telegram_id)
+        if account is not None:
+            await uow.drafts.close_open(account.id, now)
+            await uow.commit()
 
 
 async def finish_draft(uow: UnitOfWork, draft: Draft, now: datetime) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "file_objection",
     "finalize_when_due",
     "objections_of",
+    "owner_units",
     "recipients",
     "record_worker_ballots",
     "resolve_objection",
@@ -311,3 +312,15 @@ async def finalize_when_due(uow: UnitOfWork, vote_id: int, now: datetime, key: E
             if still_open:
                 return still_open
     return await finalize_vote(uow, vote_id, now, key)
+
+
+async def owner_units(uow: UnitOfWork, telegram_id: int, vote_id: int, unit_id: str) -> list[str] | None:
+    """For a worker entering a ballot: the units of the home's owner in the vote's frozen roster
+    (the ballot counts for all of them), or None when the unit is not in it."""
+    async with uow:
+        await _vote_as(uow, telegram_id, vote_id, Role.WORKER)
+        refs = await uow.votes.frozen_unit(vote_id, unit_id)
+        if refs is None:
+            return None
+        frozen = await uow.votes.frozen(vote_id)
+    return sorted(u.unit_id for u in frozen.units if u.owner_ref == refs[1])

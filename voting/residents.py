@@ -131,10 +131,15 @@ def normalize_code(text: str) -> str:
     return cleaned[:4] + "-" + cleaned[4:]
 
 
-async def ensure_account(uow: UnitOfWork, telegram_id: int, name: str, now: datetime) -> Account:
-    """The account of a Telegram user, created on first contact; an account that writes again is active."""
+async def ensure_account(
+    uow: UnitOfWork, telegram_id: int, name: str, now: datetime, app_locale: str | None = None
+) -> Account:
+    """The account of a Telegram user, created on first contact; an account that writes again is active.
+
+    `app_locale` is the language of the user's Telegram app as the bot maps it: what messages the
+    bot sends on its own (announcements, reminders) are written in, unless the user picked one."""
     async with uow:
-        account = await uow.accounts.get_or_add(telegram_id, name, now)
+        account = await uow.accounts.get_or_add(telegram_id, name, now, app_locale)
         await uow.commit()
     return account
 

@@ -23,6 +23,7 @@ __all__ = [
     "due_and_next",
     "jobs_for",
     "parse_hhmm",
+    "parse_local_datetime",
 ]
 
 #: Hangzhou's public notice: at least 5 working days.
@@ -143,3 +144,25 @@ def due_and_next(jobs: Iterable[Job], now: datetime, done: set[str]) -> tuple[li
             upcoming = job.at
     due.sort(key=lambda j: (j.at, _ORDER[j.kind], j.vote_id))
     return due, upcoming
+
+
+_DATETIME = re.compile(
+    r"^(?:(\d{4})[-/.年])?(\d{1,2})[-/.月](\d{1,2})日?(?:\s+|T)?(?:([01]?\d|2[0-3])[:：]([0-5]\d))?$"
+)
+
+
+def parse_local_datetime(text: str, tz: tzinfo, now: datetime) -> datetime:
+    """A moment as a worker types it in local time: "2026-12-05 20:00", "12-05 20:00", "2026/12/5",
+    "12月5日 20:00" (no time: end of that day, 23:59). The year defaults to the next such date.
+    ValueError for anything else."""
+    match = _DATETIME.match(text.strip())
+    if match is None:
+        raise ValueError(f"not a date and time: {text!r}")
+    year_text, month, day, hour, minute = match.groups()
+    local_now = now.astimezone(tz)
+    clock = time(int(hour), int(minute)) if hour is not None else time(23, 59)
+    year = int(year_text) if year_text else local_now.year
+    moment = datetime.combine(date(year, int(month), int(day)), clock, tzinfo=tz)
+    if not year_text and moment < local_now:
+        moment = moment.replace(year=year + 1)
+    return moment.astimezone(now.tzinfo)

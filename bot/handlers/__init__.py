@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.context import BotContext
+from bot.handlers.conversation import build_conversation_router
 from bot.handlers.errors import build_errors_router
 from bot.handlers.resident import build_fallback_router, build_resident_router
+from bot.handlers.staff import build_staff_router
 from bot.handlers.votes import build_votes_router
 from bot.handlers.worker import build_worker_router
 
@@ -17,6 +19,8 @@ def build_root_router(ctx: BotContext) -> Router:
     root = Router(name="root")
     root.include_routers(
         build_errors_router(ctx),
+        build_staff_router(),
+        build_conversation_router(),  # typed text goes to an open conversation before anything else
         build_resident_router(),
         build_votes_router(),
         build_worker_router(),

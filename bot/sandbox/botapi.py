@@ -25,9 +25,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import BodyPartReader, ClientError, ClientSession, ClientTimeout, web
 
 __all__ = ["BotApiServer", "FloodLimits", "SandboxUser"]
 
@@ -237,12 +238,12 @@ class BotApiServer:
 
     async def _m_sendMessage(self, params: dict[str, Any]) -> Any:
         chat = self._target(params)
-        text = str(params.get("text") or "")
+        text, entities = _formatted(str(params.get("text") or ""), params.get("parse_mode"))
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
         if len(text) > 4096:
             raise ApiError(400, "Bad Request: message is too long")
-        return await self._post(chat, {"text": text}, params)
+        return await self._post(chat, {"text": text, **({"entities": entities} if entities else {})}, params)
 
     async def _m_sendDocument(self, params: dict[str, Any]) -> Any:
         chat = self._target(params)
@@ -577,15 +578,18 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
     elif request.content_type.startswith("multipart/"):
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
-            if not isinstance(part, web.BodyPartReader) or part.name is None:
+            if not isinstance(part, BodyPartReader) or part.name is None:
                 continue
             if part.filename is not None:
                 ctype = part.headers.get("Content-Type", "application/octet-stream")
-                params[part.name] = _Upload(await part.read(decode=False), part.filename, ctype)
+                params[part.name] = _Upload(bytes(await part.read(decode=False)), part.filename, ctype)
             else:
                 params[part.name] = await part.text()
     elif request.can_read_body:
         params.update((await request.post()).items())
+    for key, value in list(params.items()):  # "attach://name": the file is the multipart part "name"
+        if isinstance(value, str) and value.startswith("attach://"):
+            params[key] = params.get(value.removeprefix("attach://"), value)
     return params
 
 
@@ -606,7 +610,62 @@ def _truthy(value: Any) -> bool:
 
 def _caption(params: dict[str, Any]) -> dict[str, Any]:
     caption = params.get("caption")
-    return {"caption": str(caption)} if caption else {}
+    if not caption:
+        return {}
+    text, entities = _formatted(str(caption), params.get("parse_mode"))
+    if len(text) > 1024:
+        raise ApiError(400, "Bad Request: message caption is too long")
+    return {"caption": text, **({"caption_entities": entities} if entities else {})}
+
+
+_HTML_ENTITIES = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "code": "code",
+    "pre": "pre",
+    "u": "underline",
+}
+
+
+class _TelegramHtml(HTMLParser):
+    """Telegram's HTML parse mode for the tags renovote uses: plain text plus entities, offsets and
+    lengths in UTF-16 code units as Telegram counts them; anything else is "can't parse entities"."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.units = 0
+        self.open: list[tuple[str, int]] = []
+        self.entities: list[dict[str, Any]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _HTML_ENTITIES:
+            raise ApiError(400, f'Bad Request: can\'t parse entities: unsupported start tag "{tag}"')
+        self.open.append((tag, self.units))
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1][0] != tag:
+            raise ApiError(400, f'Bad Request: can\'t parse entities: unexpected end tag "{tag}"')
+        _tag, start = self.open.pop()
+        if self.units > start:
+            self.entities.append({"type": _HTML_ENTITIES[tag], "offset": start, "length": self.units - start})
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        self.units += len(data.encode("utf-16-le")) // 2
+
+
+def _formatted(text: str, parse_mode: Any) -> tuple[str, list[dict[str, Any]]]:
+    if parse_mode != "HTML":
+        return text, []
+    parser = _TelegramHtml()
+    parser.feed(text)
+    parser.close()
+    if parser.open:
+        raise ApiError(400, f'Bad Request: can\'t parse entities: unclosed tag "{parser.open[-1][0]}"')
+    return "".join(parser.text), sorted(parser.entities, key=lambda e: e["offset"])
 
 
 def _check_markup(markup: Any) -> None:

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import Running, build_bot, build_context, build_dispatcher, start_polling, start_webhook
 from bot.context import BotContext, Clock, system_clock
 from bot.sandbox.botapi import BotApiServer, FloodLimits
-from bot.sandbox.seed import DemoCommunity, seed_demo
+from bot.sandbox.seed import ADMIN_ID, DemoCommunity, seed_demo
 from bot.sandbox.webchat import webchat_routes
 from storage.db import make_engine
 from storage.uow import UnitOfWorkFactory
@@ -46,6 +47,7 @@ class Sandbox:
 
     async def start_bot(self, mode: Literal["polling", "webhook"] = "polling") -> None:
         self.running = await _start_bot(self.api, self.url, self.ctx, mode)
+        await self.running.start_jobs(self.ctx)
 
     async def close(self) -> None:
         await self.stop_bot()
@@ -81,6 +83,9 @@ async def start_sandbox(
     default_locale: str = "zh_CN",
     limits: FloodLimits | None = None,
     start_bot: bool = True,
+    signing_key: Ed25519PrivateKey | None = None,
+    admins: frozenset[int] = frozenset({ADMIN_ID}),
+    objection_days: int = 5,
 ) -> Sandbox:
     """`database_url` must point at a migrated, empty database (the CLI makes a fresh SQLite file)."""
     engine = make_engine(database_url)
@@ -94,7 +99,18 @@ async def start_sandbox(
     bound_host, bound_port = runner.addresses[0][:2]
     url = f"http://{bound_host}:{bound_port}"
     demo = await seed_demo(uow, api, clock())
-    ctx = build_context(uow, clock=clock, tz_name=tz_name, default_locale=default_locale)
+    key = signing_key or Ed25519PrivateKey.generate()
+    ctx = build_context(
+        uow,
+        clock=clock,
+        tz_name=tz_name,
+        default_locale=default_locale,
+        signing_key=lambda: key,
+        admins=admins,
+        objection_days=objection_days,
+    )
     ctx.bot_username = api.bot_username
-    running = await _start_bot(api, url, ctx, mode) if start_bot else None
-    return Sandbox(api, url, demo, ctx, engine, runner, running)
+    sandbox = Sandbox(api, url, demo, ctx, engine, runner, None)
+    if start_bot:
+        await sandbox.start_bot(mode)
+    return sandbox

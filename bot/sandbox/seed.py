@@ -18,12 +18,14 @@ from voting.residents import Role
 from voting.rules import preset
 from voting.votes import Vote
 
-__all__ = ["DemoCommunity", "seed_demo"]
+__all__ = ["ADMIN_ID", "AUDITOR_ID", "GROUP_ID", "WORKER_ID", "DemoCommunity", "seed_demo"]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 WORKER_ID = 900001
 AUDITOR_ID = 900002
+ADMIN_ID = 900003
+GROUP_ID = -1001000001  # the community's owners' group: launches, checkpoints, results
 
 
 @dataclass(frozen=True)
@@ -78,4 +80,9 @@ async def seed_demo(
     api.add_user(SandboxUser(AUDITOR_ID, "Auditor Zhang", "en", label="审计员 / auditor"))
     await residents.grant_role(factory(), WORKER_ID, community, Role.WORKER, "社区小李", now)
     await residents.grant_role(factory(), AUDITOR_ID, community, Role.AUDITOR, "Auditor Zhang", now)
+    api.add_user(SandboxUser(ADMIN_ID, "管理员", "zh-hans", label="管理员 / administrator (config [admin])"))
+    api.add_group(GROUP_ID, "幸福里业主群 / owners' group")
+    async with factory() as uow:
+        await uow.communities.set_group_chat(community, GROUP_ID)
+        await uow.commit()
     return DemoCommunity(community, vote_id, codes, people)

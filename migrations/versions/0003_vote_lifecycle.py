@@ -91,6 +91,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_vote_events_vote_id_id"), ["vote_id", "id"], unique=False)
 
     op.add_column("accounts", sa.Column("current_community_id", sa.Integer(), nullable=True))
+    op.add_column("accounts", sa.Column("app_language", sa.String(length=10), nullable=True))
     op.add_column("communities", sa.Column("group_chat_id", sa.BigInteger(), nullable=True))
     op.add_column("votes", sa.Column("reminder_time", sa.String(length=5), nullable=True))
     op.add_column("votes", sa.Column("objection_until", sa.DateTime(timezone=True), nullable=True))
@@ -103,6 +104,7 @@ def downgrade() -> None:
     op.drop_column("votes", "objection_until")
     op.drop_column("votes", "reminder_time")
     op.drop_column("communities", "group_chat_id")
+    op.drop_column("accounts", "app_language")
     op.drop_column("accounts", "current_community_id")
 
     with op.batch_alter_table("vote_events", schema=None) as batch_op:

@@ -1,0 +1,254 @@
+"""Scheduled work: open and close votes, announce, remind, post checkpoints, publish and finalize.
+
+The times live in the votes table (see voting/schedule.py); nothing lives only in the scheduler.
+APScheduler (in-memory job store) holds a single "wake" job at the next due time; each wake reads
+the votes, runs what is due — overdue work from while the bot was down first — and sets the next
+wake. Every job is idempotent: opening, closing and finalizing are guarded by the vote's status
+(the row is locked), notifications by a claim in the job_runs table (claimed before sending, so a
+crash mid-way never sends a reminder twice; at most once is the right failure for a reminder).
+Two processes may both run this safely; only one of them needs to.
+
+The clock is the context's (injected in tests); APScheduler only provides the timer, so the delay
+to the next wake is computed on that clock and slept in real time. A safety wake every
+`safety_interval` catches anything an out-of-band change did not announce with `poke()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiogram import Bot
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from bot.broadcast import BroadcastReport
+from bot.charts import result_png
+from bot.context import BotContext
+from bot.i18n import translator
+from bot.keyboards import object_button, open_vote_markup
+from bot.notices import announce_text, checkpoint_text, reminder_text, result_html
+from bot.outbox import Notice, ProgressSpec, deliver
+from voting import lifecycle, services
+from voting.errors import VoteStateError
+from voting.lifecycle import Recipient
+from voting.residents import Role
+from voting.schedule import Job, JobKind, add_working_days, due_and_next, jobs_for
+from voting.votes import Vote, VoteStatus
+
+__all__ = ["VoteJobs"]
+
+log = logging.getLogger(__name__)
+
+ACTIVE = (VoteStatus.SCHEDULED, VoteStatus.OPEN, VoteStatus.CLOSED)
+NOTIFY = frozenset({JobKind.ANNOUNCE, JobKind.REMIND, JobKind.CHECKPOINT, JobKind.PUBLISH, JobKind.PUBLISH_FINAL})
+
+
+@dataclass
+class RunReport:
+    """What one wake did (tests and logs read it)."""
+
+    ran: list[str]
+    next_at: datetime | None
+
+
+class VoteJobs:
+    def __init__(
+        self,
+        ctx: BotContext,
+        bot: Bot,
+        *,
+        safety_interval: timedelta = timedelta(minutes=15),
+        scheduler: AsyncIOScheduler | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.bot = bot
+        self.safety_interval = safety_interval
+        self.scheduler = scheduler or AsyncIOScheduler(timezone=UTC)
+        self._lock = asyncio.Lock()
+        self.history: list[str] = []  # keys of the jobs run by this process, in order
+
+    async def start(self) -> RunReport:
+        """Start the timer and catch up at once: a close that fell due while the bot was down happens now."""
+        self.ctx.poke = self.poke
+        if not self.scheduler.running:
+            self.scheduler.start()
+        return await self.run_due()
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def poke(self) -> None:
+        """Something changed (a vote launched, a deadline moved): look again now."""
+        self._wake_in(0.0)
+
+    def _wake_in(self, seconds: float) -> None:
+        when = datetime.now(UTC) + timedelta(seconds=max(seconds, 0.0))
+        self.scheduler.add_job(
+            self.run_due,
+            DateTrigger(run_date=when),
+            id="wake",
+            replace_existing=True,
+            misfire_grace_time=None,  # a late wake still runs: the work it finds is idempotent
+            coalesce=True,
+        )
+
+    async def run_due(self) -> RunReport:
+        async with self._lock:
+            ran: list[str] = []
+            upcoming: datetime | None = None
+            for _pass in range(20):  # opening makes the announcement due, closing the publication, ...
+                now = self.ctx.now()
+                async with self.ctx.uow() as uow:
+                    votes = await uow.votes.in_statuses(ACTIVE)
+                    votes += [v for v in await uow.votes.in_statuses((VoteStatus.FINAL,)) if _recent(v, now)]
+                    jobs = [
+                        j
+                        for v in votes
+                        for j in jobs_for(v, now, self.ctx.tz, checkpoint_time=self.ctx.checkpoint_time)
+                    ]
+                    done = await uow.jobs.done([j.key for j in jobs if j.kind in NOTIFY])
+                due, upcoming = due_and_next(jobs, now, done)
+                due = [j for j in due if j.key not in ran]
+                if not due:
+                    break
+                for job in due:
+                    try:
+                        await self._run(job, {v.id: v for v in votes}[job.vote_id])
+                    except Exception:  # one failing job must not stop the others; it is retried at the next wake
+                        log.exception("job %s failed", job.key)
+                    ran.append(job.key)
+            self.history += ran
+            delay = self.safety_interval.total_seconds()
+            if upcoming is not None:
+                delay = min(delay, (upcoming - self.ctx.now()).total_seconds())
+            if self.scheduler.running:
+                self._wake_in(delay)
+            return RunReport(ran, upcoming)
+
+    async def _run(self, job: Job, vote: Vote) -> None:
+        now = self.ctx.now()
+        if job.kind in NOTIFY:
+            async with self.ctx.uow() as uow:
+                claimed = await uow.jobs.claim(job.key, now)
+                await uow.commit()
+            if not claimed:
+                return
+        log.info("job %s", job.key)
+        if job.kind is JobKind.OPEN:
+            try:
+                await services.open_vote(self.ctx.uow(), vote.id, now, self.ctx.random_bytes(32))
+            except VoteStateError as exc:
+                log.warning("vote %s could not open: %s", vote.id, exc)
+        elif job.kind is JobKind.CLOSE:
+            until = add_working_days(now, self.ctx.objection_days, self.ctx.tz)
+            await services.close_vote(self.ctx.uow(), vote.id, now, self.ctx.signing_key(), objection_until=until)
+        elif job.kind is JobKind.FINALIZE:
+            await self._finalize(vote, job)
+        elif job.kind is JobKind.ANNOUNCE:
+            await self._announce(vote)
+        elif job.kind is JobKind.REMIND:
+            await self.remind(vote)
+        elif job.kind is JobKind.CHECKPOINT:
+            await self._checkpoint(vote, "daily")
+        elif job.kind in (JobKind.PUBLISH, JobKind.PUBLISH_FINAL):
+            await self._publish(vote.id, "preliminary" if job.kind is JobKind.PUBLISH else "final")
+
+    async def _finalize(self, vote: Vote, job: Job) -> None:
+        outcome = await lifecycle.finalize_when_due(self.ctx.uow(), vote.id, self.ctx.now(), self.ctx.signing_key())
+        if isinstance(outcome, int):  # objections still open: tell the workers, once a day
+            key = f"finalize-blocked:{vote.id}:{self.ctx.now().astimezone(self.ctx.tz).date().isoformat()}"
+            async with self.ctx.uow() as uow:
+                claimed = await uow.jobs.claim(key, self.ctx.now())
+                workers = await uow.roles.holders(vote.community_id, Role.WORKER)
+                await uow.commit()
+            if claimed:
+                notices = []
+                for worker in workers:
+                    _ = translator(self._locale(worker))
+                    text = _(
+                        "The objection period of “{title}” is over, but {n} objection(s) are still open. "
+                        "Resolve them with /objections; the final result is signed when none is left."
+                    ).format(title=vote.title, n=outcome)
+                    notices.append(Notice(worker.telegram_id, text))
+                await self.send(notices)
+
+    def _locale(self, recipient: Recipient) -> str:
+        return recipient.language or self.ctx.default_locale
+
+    async def _group(self, community_id: int) -> int | None:
+        async with self.ctx.uow() as uow:
+            return await uow.communities.group_chat(community_id)
+
+    async def _load(self, vote_id: int) -> Vote:
+        async with self.ctx.uow() as uow:
+            return await uow.votes.get(vote_id)
+
+    async def _announce(self, vote: Vote) -> None:
+        vote = await self._load(vote.id)
+        people = await lifecycle.recipients(self.ctx.uow(), vote.id)
+        items = []
+        for person in people:
+            _ = translator(self._locale(person))
+            items.append(Notice(person.telegram_id, announce_text(self.ctx, _, vote), open_vote_markup(_, vote.id)))
+        group = await self._group(vote.community_id)
+        if group is not None:
+            _ = translator(self.ctx.default_locale)
+            items.append(Notice(group, announce_text(self.ctx, _, vote)))
+            items.append(Notice(group, checkpoint_text(self.ctx, _, vote, _("launch"))))
+        await self.send(items)
+
+    async def remind(self, vote: Vote, *, progress: ProgressSpec | None = None, actor: str = "scheduler") -> int:
+        """Remind the owners in scope who have not voted (found from the roster); returns how many."""
+        vote = await self._load(vote.id)
+        people = await lifecycle.recipients(self.ctx.uow(), vote.id, non_voters_only=True)
+        items = [
+            Notice(p.telegram_id, reminder_text(self.ctx, translator(self._locale(p)), vote), None) for p in people
+        ]
+        report = await self.send(items, progress=progress)
+        async with self.ctx.uow() as uow:
+            await uow.votes.add_event(vote.id, "reminded", actor, f"{report.sent}/{len(items)}", self.ctx.now())
+            await uow.commit()
+        return len(items)
+
+    async def _checkpoint(self, vote: Vote, moment_msgid: str) -> None:
+        vote = await self._load(vote.id)
+        group = await self._group(vote.community_id)
+        if group is None:
+            return
+        _ = translator(self.ctx.default_locale)
+        moments = {"daily": _("daily"), "close": _("close")}
+        await self.send([Notice(group, checkpoint_text(self.ctx, _, vote, moments[moment_msgid]))])
+
+    async def _publish(self, vote_id: int, stage: str) -> None:
+        vote, result = await services.current_tally(self.ctx.uow(), vote_id)
+        people = await lifecycle.recipients(self.ctx.uow(), vote.id)
+        group = await self._group(vote.community_id)
+        chart_cache: dict[str, bytes] = {}
+        items: list[Notice] = []
+        targets = [(p.telegram_id, self._locale(p), True) for p in people]
+        if group is not None:
+            targets.append((group, self.ctx.default_locale, False))
+        for chat_id, locale, resident in targets:
+            _ = translator(locale)
+            if locale not in chart_cache:
+                chart_cache[locale] = await asyncio.to_thread(result_png, _, vote, result)
+            markup = object_button(_, vote.id) if stage == "preliminary" and resident else None
+            items.append(Notice(chat_id, result_html(self.ctx, _, vote, result, stage), markup, parse_mode="HTML"))
+            items.append(Notice(chat_id, "", None, photo=chart_cache[locale]))
+        if group is not None and stage == "preliminary":
+            _ = translator(self.ctx.default_locale)
+            items.append(Notice(group, checkpoint_text(self.ctx, _, vote, _("close"))))
+        await self.send(items)
+
+    async def send(self, items: Sequence[Notice], *, progress: ProgressSpec | None = None) -> BroadcastReport:
+        return await deliver(self.bot, items, progress=progress)
+
+
+def _recent(vote: Vote, now: datetime) -> bool:
+    """A final vote whose final result may still need publishing (after a restart)."""
+    return (vote.objection_until or vote.closes_at) > now - timedelta(days=7)
