@@ -41,6 +41,7 @@ i18n: $(STAMP)
 
 bench: install
 	$(PY) benchmarks/tally_bench.py
+	$(PY) benchmarks/reminder_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -44,7 +44,7 @@ def welcome_unbound(_: Translator) -> str:
     )
 
 
-def help_text(_: Translator, *, bound: bool, worker: bool) -> str:
+def help_text(_: Translator, *, bound: bool, worker: bool, auditor: bool = False) -> str:
     lines = [_("How to use renovote:")]
     if bound:
         lines += [
@@ -56,7 +56,25 @@ def help_text(_: Translator, *, bound: bool, worker: bool) -> str:
     else:
         lines.append(_("• Type the invite code from your slip (for example ABCD-EFGH) to link your home."))
     if worker:
-        lines.append(_("• 👥 Bindings: accounts linked to homes in your community; unbind a lost phone."))
+        lines += [
+            "",
+            _("For community workers:"),
+            _("• Send the owner roster as a CSV or XLSX file: a preview, then ✔ Import."),
+            _("• /invites: the printable invite sheet (PDF with QR codes, and CSV); /reissue UNIT for one home."),
+            _("• ➕ New vote (/newvote): the wizard; or send a vote TOML file."),
+            _("• 🛠 Manage votes: turnout, extend, reminders, paper ballots, close, objections, export."),
+            _("• /turnout, /objections, /export; /community to switch community; /group in the owners' group."),
+            _("• 👥 Bindings: accounts linked to homes in your community; unbind a lost phone."),
+            _("• /cancel stops what you are doing; /whoami shows your Telegram id."),
+        ]
+    if auditor:
+        lines += [
+            "",
+            _(
+                "For auditors: /export sends the audit bundle of a closed vote. Check it on your own computer: "
+                "renovote audit verify BUNDLE.zip --public-key KEY.pem"
+            ),
+        ]
     lines.append(_("• 🌐 Language: 简体中文 or English."))
     return "\n".join(lines)
 
@@ -197,6 +215,8 @@ def describe_error(ctx: BotContext, _: Translator, error: VotingError) -> str:  
     if isinstance(error, NotBoundError):
         return welcome_unbound(_)
     if isinstance(error, PermissionDeniedError):
+        if error.role == "admin":
+            return _("This is only for the administrators named in the bot's configuration.")
         return _("This is only for community workers of this community.")
     if isinstance(error, VoteClosedError):
         return _("This vote has closed. Ballots are no longer accepted.")

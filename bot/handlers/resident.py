@@ -67,8 +67,10 @@ def build_resident_router() -> Router:
     async def show_help(message: Message, ctx: BotContext, _: Translator) -> None:
         assert message.from_user is not None
         bound, worker = await menu_for(ctx, _, message.from_user.id)
+        auditor = any(role is Role.AUDITOR for _c, role in await residents.roles_of(ctx.uow(), message.from_user.id))
         await message.answer(
-            help_text(_, bound=bound, worker=worker), reply_markup=main_menu(_, bound=bound, worker=worker)
+            help_text(_, bound=bound, worker=worker, auditor=auditor),
+            reply_markup=main_menu(_, bound=bound, worker=worker),
         )
 
     @router.message(Command("language"))

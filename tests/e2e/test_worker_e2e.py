@@ -136,6 +136,8 @@ async def test_a_worker_imports_a_roster_from_the_chat_and_prints_invites_a_resi
         assert await uow.rosters.latest(box.demo.community_id) == 1  # nothing stored before the confirmation
     imported = await _press(box, w, preview, ZH("✔ Import"), "2")
     assert "121" in imported["text"]
+    async with box.ctx.uow() as uow:  # the open vote keeps the roster it froze
+        assert len((await uow.votes.frozen(box.demo.vote_id)).units) == 120
 
     ask = await _say(box, w, "/invites", "")
     before = len(box.api.messages(w))
@@ -167,7 +169,8 @@ async def test_a_resident_cannot_reach_worker_tools_and_a_worker_only_their_comm
     refused = await _say(box, RESIDENT, "/manage", ZH("This is only for community workers of this community."))
     assert refused
     await _say(box, RESIDENT, "/newvote", ZH("This is only for community workers of this community."))
-    await _say(box, RESIDENT, "/grant 1 worker 100001", ZH("This is only for community workers of this community."))
+    admins_only = ZH("This is only for the administrators named in the bot's configuration.")
+    await _say(box, RESIDENT, "/grant 1 worker 100001", admins_only)
     # An admin makes a second community and a worker for it; that worker cannot touch the demo vote.
     made = await _say(box, ADMIN_ID, "/newcommunity 别的小区", "#2")
     assert "别的小区" in made["text"]
