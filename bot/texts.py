@@ -7,16 +7,20 @@ from collections.abc import Sequence
 from bot.context import BotContext
 from bot.i18n import Translator
 from bot.keyboards import choice_label
-from bot.render import describe_rule
+from bot.render import describe_rule, describe_rule_error
 from voting.errors import (
     N_,
+    BatchRefusedError,
     ConflictError,
     DuplicateSubmissionError,
+    ExtensionError,
     InviteError,
     NotBoundError,
     NotFoundError,
+    ObjectionError,
     OutOfScopeError,
     PermissionDeniedError,
+    RuleError,
     VoteClosedError,
     VoteNotOpenError,
     VoteStateError,
@@ -208,8 +212,37 @@ _INVITE_REASONS = {
 }
 
 
+_EXTENSION_REASONS = {
+    "not_later": N_("The new deadline must be later than the current one. Write a later date and time."),
+    "past": N_("The new deadline is in the past. Write a date and time in the future."),
+    "state": N_("This vote has closed; its deadline can no longer be changed."),
+}
+
+_OBJECTION_REASONS = {
+    "not_closed": N_("Objections are taken after the vote closes, during its objection period."),
+    "period_over": N_("The objection period of this vote is over."),
+    "resolved": N_("This objection has already been answered."),
+    "empty": N_("Please write what is wrong, in a few words."),
+}
+
+
 def describe_error(ctx: BotContext, _: Translator, error: VotingError) -> str:  # noqa: PLR0911 - one branch per error type, in the one place that maps them
     """The one place where core errors become chat texts."""
+    if isinstance(error, BatchRefusedError):
+        lines = [_("Nothing was recorded: these ballots were refused.")]
+        lines += [
+            _("Ballot {n} of the batch: {reason}").format(n=n, reason=describe_error(ctx, _, problem))
+            for n, problem in error.problems[:20]
+        ]
+        if len(error.problems) > 20:
+            lines.append(_("… and {n} more.").format(n=len(error.problems) - 20))
+        return "\n".join(lines)
+    if isinstance(error, ExtensionError):
+        return _(_EXTENSION_REASONS.get(error.reason, _EXTENSION_REASONS["state"]))
+    if isinstance(error, ObjectionError):
+        return _(_OBJECTION_REASONS.get(error.reason, _OBJECTION_REASONS["not_closed"]))
+    if isinstance(error, RuleError):
+        return describe_rule_error(_, error)
     if isinstance(error, InviteError):
         return _(_INVITE_REASONS.get(error.reason, _INVITE_REASONS["unknown"])).format(code=error.code)
     if isinstance(error, NotBoundError):

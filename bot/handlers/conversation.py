@@ -80,7 +80,7 @@ async def _download(bot: Bot, document: Document) -> bytes:
 
 # --- the new-vote wizard -------------------------------------------------------------------------
 
-WIZARD_STEPS = ("title", "text", "rule", "scope", "opens", "closes", "turnout", "reminder", "review")
+WIZARD_STEPS = ("title", "text", "rule", "scope", "entrance", "opens", "closes", "turnout", "reminder", "review")
 
 
 def _vote_from(draft: Draft, created_by: str) -> Vote:
@@ -136,13 +136,21 @@ def _review(ctx: BotContext, _: Translator, vote: Vote) -> str:
     )
 
 
-async def _buildings(ctx: BotContext, community_id: int) -> list[str]:
+async def _roster(ctx: BotContext, community_id: int) -> Roster:
     async with ctx.uow() as uow:
         version = await uow.rosters.latest(community_id)
         roster = None if version is None else await uow.rosters.load(version)
     if roster is None:
         raise NotFoundError("roster of community", community_id)
-    return sorted({u.building for u in roster if u.building}, key=lambda b: (len(b), b))
+    return roster
+
+
+def _in_order(labels: set[str]) -> list[str]:
+    return sorted(labels, key=lambda b: (len(b), b))
+
+
+async def _buildings(ctx: BotContext, community_id: int) -> list[str]:
+    return _in_order({u.building for u in await _roster(ctx, community_id) if u.building})
 
 
 async def _ask(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Draft) -> None:
@@ -165,6 +173,14 @@ async def _ask(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Dr
             (_("Building {b}").format(b=b), b) for b in await _buildings(ctx, draft.community_id)
         ]
         await bot.send_message(chat_id, progress + _("Who votes?"), reply_markup=_choices(draft, options[:60], 3))
+    elif step == "entrance":
+        building = draft.data["building"]
+        roster = await _roster(ctx, draft.community_id)
+        entrances = _in_order({u.entrance for u in roster if u.building == building and u.entrance})
+        options = [(_("Whole building {b}").format(b=building), "")] + [
+            (_("Entrance {e}").format(e=e), e) for e in entrances
+        ]
+        await bot.send_message(chat_id, progress + _("Which entrance?"), reply_markup=_choices(draft, options[:60], 3))
     elif step == "opens":
         await bot.send_message(
             chat_id,
@@ -195,8 +211,10 @@ async def _ask(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Dr
         await bot.send_message(chat_id, _review(ctx, _, vote), reply_markup=_confirm(_, draft, _("🚀 Launch")))
 
 
-async def _advance(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Draft, **data: Any) -> None:
-    step = WIZARD_STEPS[WIZARD_STEPS.index(draft.data["step"]) + 1]
+async def _advance(
+    ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Draft, skip: int = 0, **data: Any
+) -> None:
+    step = WIZARD_STEPS[WIZARD_STEPS.index(draft.data["step"]) + 1 + skip]
     draft = await drafts.save_draft(ctx.uow(), replace(draft, data={**draft.data, **data, "step": step}), ctx.now())
     await _ask(ctx, bot, _, chat_id, draft)
 
@@ -221,8 +239,10 @@ async def _wizard_value(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, 
             await bot.send_message(chat_id, _("Tap one of the rules above, or send a rule TOML file."))
             return
         await _advance(ctx, bot, _, chat_id, draft, rule=preset(value).as_dict())
-    elif step == "scope":
-        await _advance(ctx, bot, _, chat_id, draft, building=value, entrance="")
+    elif step == "scope":  # the whole community has no entrance to choose
+        await _advance(ctx, bot, _, chat_id, draft, skip=0 if value else 1, building=value, entrance="")
+    elif step == "entrance":
+        await _advance(ctx, bot, _, chat_id, draft, entrance=value)
     elif step in ("opens", "closes"):
         try:
             if value == "now" and step == "opens":
@@ -365,6 +385,10 @@ async def _ask_photo(bot: Bot, _: Translator, chat_id: int, draft: Draft) -> Non
     await bot.send_message(chat_id, text, reply_markup=markup)
 
 
+def _next_paper(_: Translator, draft: Draft) -> InlineKeyboardMarkup:
+    return rows_of([button(_("📝 Next paper ballot"), DraftCb(draft_id=draft.id, action="again").pack())], 1)
+
+
 async def _record_paper(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, user: int, draft: Draft) -> None:
     d = draft.data
     ballot = WorkerBallot(
@@ -380,8 +404,25 @@ async def _record_paper(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, 
     await bot.send_message(
         chat_id,
         _("Recorded for home {unit}: receipt {receipt}.").format(unit=d["unit"], receipt=receipt.receipt) + replaced,
-        reply_markup=rows_of([button(_("📝 Next paper ballot"), DraftCb(draft_id=draft.id, action="again").pack())], 1),
+        reply_markup=_next_paper(_, draft),
     )
+
+
+def _tapped_label(query: CallbackQuery) -> str | None:
+    """The text of the button that was tapped, as the person saw it."""
+    if not isinstance(query.message, Message) or query.message.reply_markup is None:
+        return None
+    for row in query.message.reply_markup.inline_keyboard:
+        for tapped in row:
+            if tapped.callback_data == query.data:
+                return tapped.text
+    return None
+
+
+async def _settle(query: CallbackQuery, label: str) -> None:
+    """A question answered: its buttons go, the answer stays under it (a record of the conversation)."""
+    if isinstance(query.message, Message):
+        await edit(query, f"{query.message.text or query.message.caption or ''}\n→ {label}", None)
 
 
 # --- the router ----------------------------------------------------------------------------------
@@ -613,13 +654,7 @@ def build_conversation_router() -> Router:
             await drafts.finish_draft(ctx.uow(), draft, ctx.now())
             await edit(query, _("Cancelled. Nothing was saved."), None)
         elif callback_data.action == "set":
-            await edit(
-                query,
-                (query.message.text or "") + " → " + callback_data.value
-                if query.message and hasattr(query.message, "text")
-                else "",
-                None,
-            )
+            await _settle(query, _tapped_label(query) or callback_data.value)
             if draft.kind == "vote-wizard":
                 await _wizard_value(ctx, bot, _, chat_id, draft, callback_data.value)
             elif draft.kind == "paper":
@@ -627,9 +662,7 @@ def build_conversation_router() -> Router:
                     ctx, bot, _, chat_id, replace(draft, data={**draft.data, "telegram_id": user}), callback_data.value
                 )
         elif callback_data.action == "ok":
-            await edit(
-                query, (query.message.text if query.message and hasattr(query.message, "text") else "") or "✔", None
-            )
+            await _settle(query, _tapped_label(query) or "✔")
             await _confirmed(ctx, bot, _, chat_id, user, draft)
 
     async def _confirmed(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, user: int, draft: Draft) -> None:
@@ -680,7 +713,9 @@ def build_conversation_router() -> Router:
             receipts = await lifecycle.record_worker_ballots(ctx.uow(), user, vote_id, sheet, ctx.now())
             await drafts.finish_draft(ctx.uow(), draft, ctx.now())
             await bot.send_message(
-                chat_id, _("{n} paper ballots recorded from {file}.").format(n=len(receipts), file=draft.data["file"])
+                chat_id,
+                _("{n} paper ballots recorded from {file}.").format(n=len(receipts), file=draft.data["file"]),
+                reply_markup=_next_paper(_, draft),
             )
 
     async def _extend(

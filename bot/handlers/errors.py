@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from aiogram import Router
-from aiogram.exceptions import TelegramAPIError
-from aiogram.types import ErrorEvent
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.types import CallbackQuery, ErrorEvent
 
 from bot.context import BotContext
 from bot.i18n import Translator, translator
@@ -17,6 +18,22 @@ from voting.errors import OutOfScopeError, VotingError
 __all__ = ["build_errors_router"]
 
 log = logging.getLogger(__name__)
+
+
+async def _tell_presser(query: CallbackQuery, text: str) -> None:
+    """An alert on the button when it fits (200 characters) and the handler has not answered the press
+    yet (Telegram takes one answer per press); otherwise a message in the chat."""
+    if len(text) <= 200:
+        try:
+            await query.answer(text, show_alert=True)
+            return
+        except TelegramBadRequest:  # the handler answered before it failed
+            pass
+    else:
+        with contextlib.suppress(TelegramBadRequest):
+            await query.answer()
+    if query.message is not None:
+        await query.message.answer(text)
 
 
 def build_errors_router(ctx: BotContext) -> Router:
@@ -38,13 +55,7 @@ def build_errors_router(ctx: BotContext) -> Router:
             text = _("Sorry, something went wrong on our side. Please try again in a minute.")
         try:
             if update.callback_query is not None:
-                query = update.callback_query
-                if len(text) <= 200:  # Telegram's limit for a button's alert
-                    await query.answer(text, show_alert=True)
-                else:
-                    await query.answer()
-                    if query.message is not None:
-                        await query.message.answer(text)
+                await _tell_presser(update.callback_query, text)
             elif update.message is not None:
                 await update.message.answer(text)
         except TelegramAPIError:  # the user blocked the bot, or the query expired: nothing more to tell

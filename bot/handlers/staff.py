@@ -11,6 +11,7 @@ import asyncio
 import logging
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
@@ -114,6 +115,13 @@ async def _export(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, vote: 
             "renovote audit verify {name} --public-key KEY.pem (the community's published public key)."
         ).format(title=vote.title, name=path.name)
         await bot.send_document(chat_id, FSInputFile(path, filename=path.name), caption=caption[:1024])
+
+
+def _finished(background: set[asyncio.Task[Any]], task: asyncio.Task[Any]) -> None:
+    """A worker's reminder sending ended: forget the task, and log it if it failed (nobody awaits it)."""
+    background.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("reminder sending failed", exc_info=task.exception())
 
 
 def build_staff_router() -> Router:
@@ -320,7 +328,7 @@ def build_staff_router() -> Router:
                 jobs.remind(vote, progress=ProgressSpec(chat_id, render), actor=f"worker:{user}")
             )
             ctx.background.add(task)
-            task.add_done_callback(ctx.background.discard)
+            task.add_done_callback(lambda done: _finished(ctx.background, done))
         elif action == "close":
             until = add_working_days(ctx.now(), ctx.objection_days, ctx.tz)
             await bot.send_message(

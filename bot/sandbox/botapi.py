@@ -306,7 +306,7 @@ class BotApiServer:
 
     async def _m_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
         query_id = str(params.get("callback_query_id") or "")
-        if not query_id:
+        if not query_id or query_id in self.callback_answers:  # Telegram takes one answer per query
             raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
         self.callback_answers[query_id] = {"text": params.get("text"), "show_alert": _truthy(params.get("show_alert"))}
         return True

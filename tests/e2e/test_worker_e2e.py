@@ -279,7 +279,7 @@ async def test_paper_ballots_with_a_photo_and_a_sheet_and_the_latest_ballot_coun
     again = await _press(box, w, done, ZH("📝 Next paper ballot"), "CSV")
     assert again
     review_sheet = await _send_file(box, w, sheet, "stack.csv", "stack.csv")
-    await _press(box, w, review_sheet, ZH("✔ Record all"), "2")
+    recorded = await _press(box, w, review_sheet, ZH("✔ Record all"), "2")
     async with box.ctx.uow() as uow:
         entries = [e async for e in uow.ledger.entries(box.demo.vote_id)]
         current = await uow.ledger.current(box.demo.vote_id)
@@ -289,8 +289,15 @@ async def test_paper_ballots_with_a_photo_and_a_sheet_and_the_latest_ballot_coun
     resident_entries = [e for e in entries if e.owner_ref == paper[0].owner_ref]
     assert [e.kind for e in resident_entries] == [EntryKind.CAST, EntryKind.PAPER]
     assert current[paper[0].owner_ref].value == "agree"  # the latest counts
-    dup = await _send_file(box, w, sheet, "stack.csv", "")  # the same sheet again: refused as a whole
-    assert dup
+    # The same sheet entered again: refused as a whole, each ballot said why, nothing recorded.
+    await _press(box, w, recorded, ZH("📝 Next paper ballot"), "CSV")
+    review_again = await _send_file(box, w, sheet, "stack.csv", "stack.csv")
+    refused = await _press(
+        box, w, review_again, ZH("✔ Record all"), ZH("Nothing was recorded: these ballots were refused.")
+    )
+    assert refused["text"].count(ZH("Already recorded.")[:4]) == 2
+    async with box.ctx.uow() as uow:
+        assert len([e async for e in uow.ledger.entries(box.demo.vote_id)]) == len(entries)
 
 
 async def test_close_objection_correction_final_result_and_the_auditor_verifies_the_export(
