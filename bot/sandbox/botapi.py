@@ -336,6 +336,10 @@ class BotApiServer:
     def add_group(self, chat_id: int, title: str) -> None:
         self._chats.setdefault(chat_id, _Chat(chat_id, "group", title))
 
+    def groups(self) -> list[tuple[int, str]]:
+        """The group chats (id, title): the web chat shows what the bot posts there."""
+        return [(c.id, c.title) for c in self._chats.values() if c.type != "private"]
+
     async def user_sends_text(self, user_id: int, text: str) -> dict[str, Any]:
         user = self._user(user_id)
         message: dict[str, Any] = {"text": text}

@@ -25,12 +25,12 @@ STATIC = Path(__file__).parent / "static"
 
 
 def webchat_routes(api: BotApiServer) -> list[web.RouteDef]:
-    def user_id(request: web.Request) -> int:
+    def user_id(request: web.Request, *, groups_too: bool = False) -> int:
         try:
             uid = int(request.match_info["user"])
         except ValueError:
             raise web.HTTPBadRequest(text="user must be a number") from None
-        if uid not in api.users:
+        if uid not in api.users and not (groups_too and uid in dict(api.groups())):
             raise web.HTTPNotFound(text="no such user")
         return uid
 
@@ -44,6 +44,10 @@ def webchat_routes(api: BotApiServer) -> list[web.RouteDef]:
                 "users": [
                     {"id": u.id, "name": u.first_name, "label": u.label, "hint": u.hint, "blocked": u.blocked}
                     for u in api.users.values()
+                ]
+                + [  # groups are read-only here: what the bot posts to the owners' group
+                    {"id": gid, "name": title, "label": "群聊（只读）/ group (read only)", "hint": "", "blocked": False}
+                    for gid, title in api.groups()
                 ],
             }
         )
@@ -53,11 +57,11 @@ def webchat_routes(api: BotApiServer) -> list[web.RouteDef]:
             "version": api.version(uid),
             "messages": api.messages(uid),
             "keyboard": api.keyboard(uid),
-            "blocked": api.users[uid].blocked,
+            "blocked": uid in api.users and api.users[uid].blocked,
         }
 
     async def chat(request: web.Request) -> web.Response:
-        uid = user_id(request)
+        uid = user_id(request, groups_too=True)
         known = int(request.query.get("version", "-1"))
         if known == api.version(uid):
             await api.wait_change(uid, known, timeout=25.0)
