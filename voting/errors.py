@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -9,18 +10,22 @@ from typing import Any
 __all__ = [
     "N_",
     "BatchRefusedError",
+    "CatalogueError",
+    "CatalogueProblem",
     "ConflictError",
     "DuplicateSubmissionError",
     "ExtensionError",
     "FileProblem",
     "InputFileError",
     "InviteError",
+    "MenuError",
     "NotBoundError",
     "NotFoundError",
     "ObjectionError",
     "OutOfScopeError",
     "PermissionDeniedError",
     "Problem",
+    "ProjectError",
     "RuleError",
     "ScopeError",
     "VoteClosedError",
@@ -196,3 +201,59 @@ class BatchRefusedError(VotingError):
     def __init__(self, problems: list[tuple[int, VotingError]]) -> None:
         self.problems = problems
         super().__init__(f"{len(problems)} rows refused; nothing recorded")
+
+
+class MenuError(VotingError):
+    """A renovation-menu request that cannot be served (an unknown item, an empty electorate, ...).
+    `template` is an English gettext msgid; the bot translates it and formats it with `params`."""
+
+    def __init__(self, template: str, **params: Any) -> None:
+        self.template = template
+        self.params = params
+        super().__init__(template.format(**params))
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueProblem:
+    """One thing wrong with a catalogue: where (a TOML key such as `items[3].cost`, or a sheet row
+    and column as the worker wrote it) and an English gettext template saying what to write."""
+
+    template: str
+    params: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None
+    row: int | None = None
+    column: str | None = None
+
+    def text(self, translate: Callable[[str], str] = str) -> str:
+        """The problem as one line in the reader's language (`translate` is the bot's gettext)."""
+        message = translate(self.template).format(**self.params)
+        if self.row is not None and self.column:
+            where = translate(N_('row {row}, column "{column}"')).format(row=self.row, column=self.column)
+        elif self.row is not None:
+            where = translate(N_("row {row}")).format(row=self.row)
+        else:
+            where = self.key or ""
+        return f"{where}: {message}" if where else message
+
+
+class CatalogueError(VotingError):
+    """A menu catalogue (TOML or spreadsheet) that cannot be loaded: every problem found, nothing loaded."""
+
+    def __init__(self, source: str, problems: list[CatalogueProblem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        super().__init__(f"{source}: " + "; ".join(p.text() for p in self.problems))
+
+    def lines(self, translate: Callable[[str], str] = str) -> list[str]:
+        return [p.text(translate) for p in self.problems]
+
+
+class ProjectError(VotingError):
+    """A renovation-project step that its state does not allow. `code` is stable for programs
+    (see voting.project.Refusal); `template` an English gettext msgid with `params`."""
+
+    def __init__(self, code: str, template: str, **params: Any) -> None:
+        self.code = code
+        self.template = template
+        self.params = params
+        super().__init__(template.format(**params))

@@ -18,6 +18,7 @@ __all__ = [
     "UnknownVoterError",
     "latest_choices",
     "tally",
+    "tally_weights",
 ]
 
 
@@ -183,6 +184,16 @@ def _majority(agree: Weight, disagree: Weight) -> Choice | None:
     if disagree.area > agree.area and disagree.headcount > agree.headcount:
         return Choice.DISAGREE
     return None
+
+
+def tally_weights(
+    rule: Rule, total: Weight, agree: Weight, disagree: Weight, abstain: Weight | None = None
+) -> TallyResult:
+    """Count under `rule` from weights already summed: for counts that are not ballots on a motion,
+    such as the owners who ticked one item of the renovation menu (agree) against the other
+    respondents (disagree)."""
+    by_choice = {Choice.AGREE: agree, Choice.DISAGREE: disagree, Choice.ABSTAIN: abstain or Weight()}
+    return _result(rule, total, by_choice, None)
 
 
 class Electorate(Protocol):

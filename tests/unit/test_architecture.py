@@ -58,6 +58,7 @@ STDLIB_OK = {
     "operator",
     "textwrap",
     "struct",
+    "importlib",  # importlib.resources: the bundled default menu catalogue, read-only package data
 }
 
 

@@ -1,0 +1,1 @@
+"""The catalogues that ship with renovote (package data: default.toml)."""
