@@ -38,7 +38,7 @@ from voting.errors import (
     InputFileError,
     QuestionnaireError,
 )
-from voting.files import read_sheet
+from voting.files import _XLSX_MAGIC, _cell_text, _norm_header, read_sheet
 from voting.model import Roster, Weight, format_area
 from voting.rules import Base
 from voting.tally import UnknownVoterError
@@ -67,6 +67,7 @@ __all__ = [
     "position",
     "previous_question",
     "prune",
+    "questionnaire_from_dict",
     "read_questionnaire_xlsx",
     "record_answer",
     "results_rows",
@@ -305,6 +306,23 @@ class Question:
                 yield problem(N_("option {option} is there twice"), "options", option=option)
             seen.add(_norm(option))
 
+    def as_dict(self) -> dict[str, Any]:
+        """This question in the definition file's keys (see Questionnaire.as_dict)."""
+        out: dict[str, Any] = {"id": self.id, "type": str(self.kind), "text": self.text, "required": self.required}
+        if self.options:
+            out["options"] = list(self.options)
+        low, high = (self.min_picks, self.max_picks) if self.kind is QuestionKind.MULTIPLE else (self.low, self.high)
+        if self.kind is QuestionKind.TEXT:
+            high = self.max_length
+        for key, bound in (("min", low), ("max", high)):
+            if bound is not None:
+                out[key] = bound if isinstance(bound, int) else _decimal_text(bound)
+        if self.decimals:
+            out["decimals"] = self.decimals
+        if self.show_if is not None:
+            out["show_if"] = {"question": self.show_if.question, "any_of": list(self.show_if.values)}
+        return out
+
     @property
     def labels(self) -> tuple[str, ...]:
         """What the answers of a labelled question count under, in order (see ShowIf)."""
@@ -398,6 +416,25 @@ class Questionnaire:
     def question(self, question_id: str) -> Question:
         """The question with this id; KeyError if there is none (a stale button: the caller re-asks)."""
         return self._by_id[question_id]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The definition as JSON-able data in the TOML file's own keys (no float): what storage keeps and
+        hashes (canonical_json), read back with questionnaire_from_dict."""
+        out: dict[str, Any] = {
+            "title": self.title,
+            "intro": self.intro,
+            "anonymous": self.anonymous,
+            "questions": [q.as_dict() for q in self.questions],
+        }
+        if self.satisfaction is not None:
+            spec = self.satisfaction
+            out["satisfaction"] = {
+                "question": spec.question,
+                "satisfied": list(spec.satisfied),
+                "threshold": f"{spec.threshold.numerator}/{spec.threshold.denominator}",
+                "base": str(spec.base),
+            }
+        return out
 
     def __contains__(self, question_id: object) -> bool:
         return question_id in self._by_id
@@ -701,29 +738,24 @@ def _visible_ids(questionnaire: Questionnaire, answers: Answers) -> list[str]:
     return [q.id for q in visible_questions(questionnaire, answers)]
 
 
+def _place(questionnaire: Questionnaire, question_id: str) -> int:
+    """Where a question stands in the questionnaire; KeyError for an id it does not have."""
+    return questionnaire.questions.index(questionnaire.question(question_id))
+
+
 def next_question(questionnaire: Questionnaire, answers: Answers, current_id: str | None) -> Question | None:
-    """The question after `current_id` (the first with None), or None when the review comes next."""
-    visible = visible_questions(questionnaire, answers)
-    if current_id is None:
-        return visible[0] if visible else None
-    ids = [q.id for q in visible]
-    if current_id in ids:
-        index = ids.index(current_id) + 1
-        return visible[index] if index < len(visible) else None
-    # The current question became hidden (an answer changed under it): go on after its place.
-    order = [q.id for q in questionnaire.questions]
-    place = order.index(questionnaire.question(current_id).id)
-    return next((q for q in visible if order.index(q.id) > place), None)
+    """The first question shown after `current_id` (the first of all with None); None: the review comes next.
+
+    Measured from the current question's place, so this holds too when a changed answer hid it.
+    """
+    place = -1 if current_id is None else _place(questionnaire, current_id)
+    return next((q for q in visible_questions(questionnaire, answers) if _place(questionnaire, q.id) > place), None)
 
 
 def previous_question(questionnaire: Questionnaire, answers: Answers, current_id: str | None) -> Question | None:
-    """The question before `current_id`; from the review (None) the last question; None before the first."""
-    visible = visible_questions(questionnaire, answers)
-    if current_id is None:
-        return visible[-1] if visible else None
-    order = [q.id for q in questionnaire.questions]
-    place = order.index(questionnaire.question(current_id).id)
-    earlier = [q for q in visible if order.index(q.id) < place]
+    """The last question shown before `current_id` (from the review, None: the last of all); None before the first."""
+    place = len(questionnaire.questions) if current_id is None else _place(questionnaire, current_id)
+    earlier = [q for q in visible_questions(questionnaire, answers) if _place(questionnaire, q.id) < place]
     return earlier[-1] if earlier else None
 
 
@@ -830,8 +862,7 @@ def submit(
     roster's totals. Deriving the id from a keyed hash of the owner would allow changes, but then the
     operator holding the key can link responses to owners: pseudonymous, not anonymous.
     """
-    weight = roster.weight_of(owner_key) if owner_key in roster.owner_area else None
-    if weight is None:
+    if owner_key not in roster.owner_area:
         raise UnknownVoterError(owner_key)
     checked = check_response(questionnaire, answers)
     if not questionnaire.anonymous:
@@ -840,7 +871,7 @@ def submit(
         raise AlreadyAnsweredError(owner_key)
     if not anonymous_id or anonymous_id in roster.owner_area:
         raise ValueError("an anonymous response needs a random id that is not an owner key")
-    return Response(anonymous_id, checked, seq, weight)
+    return Response(anonymous_id, checked, seq, roster.weight_of(owner_key))
 
 
 def _latest(responses: Iterable[Response]) -> dict[str, Response]:
@@ -1366,6 +1397,11 @@ def parse_questionnaire_toml(data: bytes) -> Questionnaire:
         raise _fail(N_("the file is not UTF-8 text")) from None
     except tomllib.TOMLDecodeError as exc:
         raise _fail(N_("not valid TOML: {error}"), error=str(exc)) from None
+    return questionnaire_from_dict(doc)
+
+
+def questionnaire_from_dict(doc: Mapping[str, Any]) -> Questionnaire:
+    """A questionnaire from a TOML document's table, or from `Questionnaire.as_dict()` read back from storage."""
     unknown = set(doc) - _TOML_KEYS
     if unknown:
         raise _fail(
@@ -1439,7 +1475,8 @@ XLSX_SETTINGS: Mapping[str, tuple[str, ...]] = {
 
 
 def _lookup(spec: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
-    return {_norm(alias).replace(" ", "").replace("_", ""): key for key, aliases in spec.items() for alias in aliases}
+    """Headings compared as roster files compare them (files._norm_header)."""
+    return {_norm_header(alias): key for key, aliases in spec.items() for alias in aliases}
 
 
 def read_questionnaire_xlsx(
@@ -1455,13 +1492,13 @@ def read_questionnaire_xlsx(
     Keyword arguments override the settings sheet. Every problem is listed with its row.
     """
     try:
-        sheet = read_sheet(data, "questionnaire.xlsx" if data.startswith(b"PK\x03\x04") else "questionnaire.csv")
+        sheet = read_sheet(data, "questionnaire.xlsx" if data.startswith(_XLSX_MAGIC) else "questionnaire.csv")
     except InputFileError:
         raise _fail(N_("the file cannot be read as an Excel workbook (.xlsx)")) from None
     lookup = _lookup(XLSX_COLUMNS)
     columns: dict[str, int] = {}
     for index, heading in enumerate(sheet.header):
-        key = lookup.get(_norm(heading).replace(" ", "").replace("_", ""))
+        key = lookup.get(_norm_header(heading))
         if key is not None and key not in columns:
             columns[key] = index
     missing = [key for key in ("id", "type", "text") if key not in columns]
@@ -1526,6 +1563,8 @@ def read_questionnaire_xlsx(
 
 def _settings_sheet(data: bytes) -> dict[str, str]:
     """Key/value rows of the workbook's second sheet, if it has one (a CSV has none)."""
+    if not data.startswith(_XLSX_MAGIC):
+        return {}
     import openpyxl
 
     try:
@@ -1540,9 +1579,9 @@ def _settings_sheet(data: bytes) -> dict[str, str]:
         for row in book.worksheets[1].iter_rows(min_col=1, max_col=2, values_only=True):
             if not row or row[0] is None:
                 continue
-            key = lookup.get(_norm(str(row[0])).replace(" ", "").replace("_", ""))
+            key = lookup.get(_norm_header(_cell_text(row[0])))
             if key is not None and len(row) > 1 and row[1] is not None:
-                settings[key] = str(row[1]).strip()
+                settings[key] = _cell_text(row[1])
         return settings
     finally:
         book.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import random
 from decimal import Decimal
 from fractions import Fraction
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from voting.canonical import canonical_json
 from voting.errors import AlreadyAnsweredError, AnswerError, QuestionnaireError
 from voting.model import Roster, Unit, Weight
 from voting.questionnaire import (
@@ -31,6 +33,7 @@ from voting.questionnaire import (
     position,
     previous_question,
     prune,
+    questionnaire_from_dict,
     read_questionnaire_xlsx,
     record_answer,
     results_rows,
@@ -649,6 +652,14 @@ def test_a_toml_definition_with_chinese_type_names_reads_into_a_questionnaire() 
     assert (five.low, five.high, five.decimals) == (0, Fraction(101, 2), 1)
     assert five.show_if == ShowIf("q3", ("加装电梯",))
     assert q.satisfaction == Satisfaction("q4", ("4", "5"), Fraction(4, 5), Base.PARTICIPATING)
+
+
+def test_a_definition_survives_storage_as_json_and_reads_back_equal() -> None:
+    """What storage keeps is as_dict() through JSON; canonical_json accepts it (no float), so it can be hashed."""
+    for q in (parse_questionnaire_toml(GOOD_TOML.encode()), survey()):
+        stored = json.loads(json.dumps(q.as_dict(), ensure_ascii=False))
+        assert questionnaire_from_dict(stored) == q
+        assert canonical_json(q.as_dict()) == canonical_json(stored)
 
 
 def _toml_problems(text: str) -> list[tuple[str, str]]:
