@@ -9,10 +9,13 @@ from typing import Any
 
 __all__ = [
     "N_",
+    "AlreadyAnsweredError",
+    "AnswerError",
     "BatchRefusedError",
     "CatalogueError",
     "CatalogueProblem",
     "ConflictError",
+    "DefinitionProblem",
     "DuplicateSubmissionError",
     "ExtensionError",
     "FileProblem",
@@ -26,6 +29,7 @@ __all__ = [
     "PermissionDeniedError",
     "Problem",
     "ProjectError",
+    "QuestionnaireError",
     "RuleError",
     "ScopeError",
     "VoteClosedError",
@@ -257,3 +261,58 @@ class ProjectError(VotingError):
         self.template = template
         self.params = params
         super().__init__(template.format(**params))
+@dataclass(frozen=True, slots=True)
+class DefinitionProblem:
+    """One thing wrong with a questionnaire definition. `template` is an English gettext msgid.
+
+    `question` is the id of the question it concerns (blank for the questionnaire itself), `field`
+    the key of the definition file it is about (id, type, text, options, required, min, max,
+    show_if, decimals, title, intro, satisfaction, ...), `row` the spreadsheet row (header = 1) when
+    the definition came from a spreadsheet.
+    """
+
+    template: str
+    params: dict[str, Any] = field(default_factory=dict)
+    question: str = ""
+    field: str = ""
+    row: int | None = None
+
+    @property
+    def message(self) -> str:
+        return self.template.format(**self.params)
+
+    def __str__(self) -> str:
+        where = [f"row {self.row}" if self.row is not None else "", self.question, self.field]
+        prefix = ", ".join(w for w in where if w)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class QuestionnaireError(VotingError):
+    """A questionnaire definition that cannot be used; lists every problem found, nothing is built."""
+
+    def __init__(self, problems: list[DefinitionProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+class AnswerError(VotingError):
+    """An answer a resident typed or tapped that does not fit its question. `template` is an English msgid.
+
+    The bot shows the text and asks the same question again; nothing is stored.
+    """
+
+    def __init__(self, template: str, *, question: str = "", **params: Any) -> None:
+        self.template = template
+        self.question = question
+        self.params = params
+        message = template.format(**params)
+        super().__init__(f"{question}: {message}" if question else message)
+
+
+class AlreadyAnsweredError(VotingError):
+    """An owner who already answered an anonymous questionnaire: the response is not linked to them,
+    so it cannot be replaced, and a second one would count them twice."""
+
+    def __init__(self, owner_key: str) -> None:
+        self.owner_key = owner_key
+        super().__init__(f"{owner_key!r} has already answered this anonymous questionnaire")
