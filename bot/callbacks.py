@@ -43,8 +43,9 @@ class DraftCb(CallbackData, prefix="d"):
     """A choice in a worker's conversation kept as a draft (wizard step, confirm or cancel a file)."""
 
     draft_id: int
-    action: str  # set, ok, cancel
+    action: str  # set, ok, cancel, again
     value: str = ""
+    step: str = ""  # the step the button answers (set only)
 
 
 class ObjectionCb(CallbackData, prefix="o"):

@@ -33,7 +33,7 @@ from bot.keyboards import object_button, open_vote_markup
 from bot.notices import announce_text, checkpoint_text, reminder_text, result_html
 from bot.outbox import Notice, ProgressSpec, deliver
 from voting import lifecycle, services
-from voting.errors import VoteStateError
+from voting.errors import N_, VotingError
 from voting.lifecycle import Recipient
 from voting.residents import Role
 from voting.schedule import Job, JobKind, add_working_days, due_and_next, jobs_for
@@ -44,7 +44,17 @@ __all__ = ["VoteJobs"]
 log = logging.getLogger(__name__)
 
 ACTIVE = (VoteStatus.SCHEDULED, VoteStatus.OPEN, VoteStatus.CLOSED)
-NOTIFY = frozenset({JobKind.ANNOUNCE, JobKind.REMIND, JobKind.CHECKPOINT, JobKind.PUBLISH, JobKind.PUBLISH_FINAL})
+AT_MOST_ONCE = frozenset({JobKind.REMIND, JobKind.CHECKPOINT})
+AT_LEAST_ONCE = frozenset({JobKind.ANNOUNCE, JobKind.PUBLISH, JobKind.PUBLISH_FINAL})
+NOTIFY = AT_MOST_ONCE | AT_LEAST_ONCE
+OPEN_FAILED = N_(
+    "Vote #{id} “{title}” could not open at its time: {error}. Check its scope against the roster; "
+    "launch it again if needed."
+)
+BLOCKED = N_(
+    "The objection period of “{title}” is over, but {n} objection(s) are still open. "
+    "Resolve them with /objections; the final result is signed when none is left."
+)
 
 
 @dataclass
@@ -105,7 +115,8 @@ class VoteJobs:
                 now = self.ctx.now()
                 async with self.ctx.uow() as uow:
                     votes = await uow.votes.in_statuses(ACTIVE)
-                    votes += [v for v in await uow.votes.in_statuses((VoteStatus.FINAL,)) if _recent(v, now)]
+                    # a final vote until its final result is published (the publish-final claim below)
+                    votes += await uow.votes.in_statuses((VoteStatus.FINAL,))
                     jobs = [
                         j
                         for v in votes
@@ -130,20 +141,31 @@ class VoteJobs:
                 self._wake_in(delay)
             return RunReport(ran, upcoming)
 
+    async def _claim(self, key: str) -> bool:
+        async with self.ctx.uow() as uow:
+            claimed = await uow.jobs.claim(key, self.ctx.now())
+            await uow.commit()
+        return claimed
+
     async def _run(self, job: Job, vote: Vote) -> None:
         now = self.ctx.now()
-        if job.kind in NOTIFY:
-            async with self.ctx.uow() as uow:
-                claimed = await uow.jobs.claim(job.key, now)
-                await uow.commit()
-            if not claimed:
-                return
+        # Reminders and checkpoints: claimed before sending, so a crash never sends one twice.
+        if job.kind in AT_MOST_ONCE and not await self._claim(job.key):
+            return
         log.info("job %s", job.key)
+        await self._do(job, vote, now)
+        # Announcements and results: claimed once sent, so a failure is retried at the next wake
+        # (a resident may then get one twice; never getting a result is the worse failure).
+        if job.kind in AT_LEAST_ONCE and not await self._claim(job.key):
+            log.warning("job %s was also done elsewhere meanwhile", job.key)
+
+    async def _do(self, job: Job, vote: Vote, now: datetime) -> None:
         if job.kind is JobKind.OPEN:
             try:
                 await services.open_vote(self.ctx.uow(), vote.id, now, self.ctx.random_bytes(32))
-            except VoteStateError as exc:
+            except VotingError as exc:
                 log.warning("vote %s could not open: %s", vote.id, exc)
+                await self._tell_workers_once(vote, f"open-failed:{vote.id}", OPEN_FAILED, error=str(exc))
         elif job.kind is JobKind.CLOSE:
             until = add_working_days(now, self.ctx.objection_days, self.ctx.tz)
             await services.close_vote(self.ctx.uow(), vote.id, now, self.ctx.signing_key(), objection_until=until)
@@ -161,21 +183,19 @@ class VoteJobs:
     async def _finalize(self, vote: Vote, job: Job) -> None:
         outcome = await lifecycle.finalize_when_due(self.ctx.uow(), vote.id, self.ctx.now(), self.ctx.signing_key())
         if isinstance(outcome, int):  # objections still open: tell the workers, once a day
-            key = f"finalize-blocked:{vote.id}:{self.ctx.now().astimezone(self.ctx.tz).date().isoformat()}"
-            async with self.ctx.uow() as uow:
-                claimed = await uow.jobs.claim(key, self.ctx.now())
-                workers = await uow.roles.holders(vote.community_id, Role.WORKER)
-                await uow.commit()
-            if claimed:
-                notices = []
-                for worker in workers:
-                    _ = translator(self._locale(worker))
-                    text = _(
-                        "The objection period of “{title}” is over, but {n} objection(s) are still open. "
-                        "Resolve them with /objections; the final result is signed when none is left."
-                    ).format(title=vote.title, n=outcome)
-                    notices.append(Notice(worker.telegram_id, text))
-                await self.send(notices)
+            day = self.ctx.now().astimezone(self.ctx.tz).date().isoformat()
+            await self._tell_workers_once(vote, f"finalize-blocked:{vote.id}:{day}", BLOCKED, n=outcome)
+
+    async def _tell_workers_once(self, vote: Vote, key: str, template: str, **params: object) -> None:
+        if not await self._claim(key):
+            return
+        async with self.ctx.uow() as uow:
+            workers = await uow.roles.holders(vote.community_id, Role.WORKER)
+        notices = []
+        for worker in workers:
+            _ = translator(self._locale(worker))
+            notices.append(Notice(worker.telegram_id, _(template).format(id=vote.id, title=vote.title, **params)))
+        await self.send(notices)
 
     def _locale(self, recipient: Recipient) -> str:
         return recipient.language or self.ctx.default_locale
@@ -205,6 +225,9 @@ class VoteJobs:
     async def remind(self, vote: Vote, *, progress: ProgressSpec | None = None, actor: str = "scheduler") -> int:
         """Remind the owners in scope who have not voted (found from the roster); returns how many."""
         vote = await self._load(vote.id)
+        if vote.status is not VoteStatus.OPEN or self.ctx.now() >= vote.closes_at:
+            log.info("no reminder for vote %s: it no longer takes ballots", vote.id)
+            return 0
         people = await lifecycle.recipients(self.ctx.uow(), vote.id, non_voters_only=True)
         items = [
             Notice(p.telegram_id, reminder_text(self.ctx, translator(self._locale(p)), vote), None) for p in people
@@ -247,8 +270,3 @@ class VoteJobs:
 
     async def send(self, items: Sequence[Notice], *, progress: ProgressSpec | None = None) -> BroadcastReport:
         return await deliver(self.bot, items, progress=progress)
-
-
-def _recent(vote: Vote, now: datetime) -> bool:
-    """A final vote whose final result may still need publishing (after a restart)."""
-    return (vote.objection_until or vote.closes_at) > now - timedelta(days=7)

@@ -21,6 +21,7 @@ from voting.errors import (
     OutOfScopeError,
     PermissionDeniedError,
     RuleError,
+    ScopeError,
     VoteClosedError,
     VoteNotOpenError,
     VoteStateError,
@@ -243,6 +244,8 @@ def describe_error(ctx: BotContext, _: Translator, error: VotingError) -> str:  
         return _(_OBJECTION_REASONS.get(error.reason, _OBJECTION_REASONS["not_closed"]))
     if isinstance(error, RuleError):
         return describe_rule_error(_, error)
+    if isinstance(error, ScopeError):
+        return _("No home of the roster is in this scope. Check the building and entrance against the roster.")
     if isinstance(error, InviteError):
         return _(_INVITE_REASONS.get(error.reason, _INVITE_REASONS["unknown"])).format(code=error.code)
     if isinstance(error, NotBoundError):

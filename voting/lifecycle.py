@@ -262,10 +262,11 @@ async def resolve_objection(
     now: datetime,
     *,
     correct_to: Choice | None = None,
-    withdraw: bool = False,
 ) -> tuple[Objection, BallotReceipt | None]:
-    """A worker answers an objection; with `correct_to` (or `withdraw`) a correction entry with the
-    resolution as its reason goes into the ledger in the same transaction."""
+    """A worker answers an objection; with `correct_to` a correction entry with the resolution as its
+    reason goes into the ledger in the same transaction. (A correction always names a choice: the
+    ledger takes no withdrawal once the vote has closed; an owner who says they never voted is
+    corrected to what they state, e.g. abstain, with the reason recorded.)"""
     resolution = resolution.strip()
     async with uow:
         objection = await _objection(uow, objection_id)
@@ -275,10 +276,10 @@ async def resolve_objection(
         if not resolution:
             raise ObjectionError(vote.id, "empty")
         receipt: BallotReceipt | None = None
-        if correct_to is not None or withdraw:
+        if correct_to is not None:
             request = BallotRequest(
                 objection.unit_id,
-                None if withdraw else correct_to,
+                correct_to,
                 worker_actor(telegram_id),
                 now,
                 EntryKind.CORRECTION,

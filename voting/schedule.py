@@ -116,6 +116,8 @@ def jobs_for(vote: Vote, now: datetime, tz: tzinfo, *, checkpoint_time: str = "0
         opened = vote.opened_at or vote.opens_at
         jobs.append(Job(JobKind.ANNOUNCE, vote.id, opened))
         jobs.append(Job(JobKind.CLOSE, vote.id, vote.closes_at))
+        if now >= vote.closes_at:  # past its deadline (the bot was down): close, and nothing daily
+            return jobs
         if vote.reminder_time:
             jobs.extend(_daily(JobKind.REMIND, vote, vote.reminder_time, opened, vote.closes_at, now, tz))
         # The launch checkpoint goes with the announcement; daily ones start the next day.

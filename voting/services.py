@@ -16,8 +16,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from voting.audit import BundleWriter, SignedTally, sign_tally, tally_payload
 from voting.canonical import sha256_hex
 from voting.errors import (
+    N_,
     DuplicateSubmissionError,
+    NotFoundError,
     OutOfScopeError,
+    RuleError,
     VoteClosedError,
     VoteNotOpenError,
     VoteStateError,
@@ -100,9 +103,19 @@ async def import_roster(
 
 
 async def create_vote(uow: UnitOfWork, vote: Vote, now: datetime) -> int:
-    """Store a vote as scheduled; its roster is frozen when it opens."""
+    """Store a vote as scheduled; its roster is frozen when it opens.
+
+    Checked now rather than at opening time, so the worker hears it: the closing time is still in
+    the future, and the scope holds homes of the current roster (ScopeError otherwise).
+    """
+    if vote.closes_at <= max(vote.opens_at, now):
+        raise RuleError(N_("closes_at: must be later than opens_at and than now"))
     async with uow:
         await uow.communities.name(vote.community_id)
+        version_id = vote.roster_version_id or await uow.rosters.latest(vote.community_id)
+        if version_id is None:
+            raise NotFoundError("roster of community", vote.community_id)
+        (await uow.rosters.load(version_id)).restrict(vote.scope)
         vote_id = await uow.votes.add(replace(vote, status=VoteStatus.SCHEDULED), now)
         await uow.commit()
     return vote_id

@@ -57,9 +57,24 @@ def _uid(event: Message | CallbackQuery) -> int:
 
 
 def _choices(draft: Draft, options: list[tuple[str, str]], per_row: int = 1) -> InlineKeyboardMarkup:
+    """Buttons for the draft's current step; the step goes with each, so an old question's button
+    pressed later is refused rather than applied to whatever step the draft is at now."""
+    step = str(draft.data.get("step", ""))
     return rows_of(
-        [button(label, DraftCb(draft_id=draft.id, action="set", value=v).pack()) for label, v in options], per_row
+        [button(label, DraftCb(draft_id=draft.id, action="set", value=v, step=step).pack()) for label, v in options],
+        per_row,
     )
+
+
+def _pick(value: str, labels: list[str]) -> str | None:
+    """A tapped option ("#3": an index, so a roster's label never has to fit in callback data) or a
+    typed label, as one of `labels`; "" (the whole community / building) stays ""; None: not there."""
+    if value == "":
+        return ""
+    if value.startswith("#") and value[1:].isdigit():
+        index = int(value[1:])
+        return labels[index] if index < len(labels) else None
+    return value.strip() if value.strip() in labels else None
 
 
 def _confirm(_: Translator, draft: Draft, ok: str) -> InlineKeyboardMarkup:
@@ -170,7 +185,7 @@ async def _ask(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Dr
         )
     elif step == "scope":
         options = [(_("Whole community"), "")] + [
-            (_("Building {b}").format(b=b), b) for b in await _buildings(ctx, draft.community_id)
+            (_("Building {b}").format(b=b), f"#{i}") for i, b in enumerate(await _buildings(ctx, draft.community_id))
         ]
         await bot.send_message(chat_id, progress + _("Who votes?"), reply_markup=_choices(draft, options[:60], 3))
     elif step == "entrance":
@@ -178,7 +193,7 @@ async def _ask(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Dr
         roster = await _roster(ctx, draft.community_id)
         entrances = _in_order({u.entrance for u in roster if u.building == building and u.entrance})
         options = [(_("Whole building {b}").format(b=building), "")] + [
-            (_("Entrance {e}").format(e=e), e) for e in entrances
+            (_("Entrance {e}").format(e=e), f"#{i}") for i, e in enumerate(entrances)
         ]
         await bot.send_message(chat_id, progress + _("Which entrance?"), reply_markup=_choices(draft, options[:60], 3))
     elif step == "opens":
@@ -224,7 +239,9 @@ def _end_of_day_in(ctx: BotContext, days: int) -> datetime:
     return datetime.combine(local, time(20, 0), tzinfo=ctx.tz).astimezone(ctx.now().tzinfo)
 
 
-async def _wizard_value(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Draft, value: str) -> None:
+async def _wizard_value(  # noqa: PLR0911 - each step asks again on a value it cannot use
+    ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Draft, value: str
+) -> None:
     """A typed text or a tapped option for the wizard's current step."""
     step = draft.data["step"]
     if step == "title":
@@ -240,9 +257,23 @@ async def _wizard_value(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, 
             return
         await _advance(ctx, bot, _, chat_id, draft, rule=preset(value).as_dict())
     elif step == "scope":  # the whole community has no entrance to choose
-        await _advance(ctx, bot, _, chat_id, draft, skip=0 if value else 1, building=value, entrance="")
+        building = _pick(value, await _buildings(ctx, draft.community_id))
+        if building is None:
+            await bot.send_message(
+                chat_id, _("There is no building {b} in the roster; tap one of the buttons.").format(b=value)
+            )
+            return
+        await _advance(ctx, bot, _, chat_id, draft, skip=0 if building else 1, building=building, entrance="")
     elif step == "entrance":
-        await _advance(ctx, bot, _, chat_id, draft, entrance=value)
+        roster = await _roster(ctx, draft.community_id)
+        b = draft.data["building"]
+        entrance = _pick(value, _in_order({u.entrance for u in roster if u.building == b and u.entrance}))
+        if entrance is None:
+            await bot.send_message(
+                chat_id, _("There is no entrance {e} in building {b}; tap one of the buttons.").format(e=value, b=b)
+            )
+            return
+        await _advance(ctx, bot, _, chat_id, draft, entrance=entrance)
     elif step in ("opens", "closes"):
         try:
             if value == "now" and step == "opens":
@@ -346,12 +377,18 @@ async def _paper_step(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, dr
             reply_markup=_choices(draft, options, 3),
         )
     elif step == "choice":
+        if value not in {str(c) for c in Choice}:
+            await bot.send_message(chat_id, _("Tap one of the buttons above for the owner's choice."))
+            return
         draft = await drafts.save_draft(
             ctx.uow(), replace(draft, data={**d, "choice": value, "step": "channel"}), ctx.now()
         )
         options = [(_("📄 Paper ballot"), "paper"), (_("🚪 Door-to-door"), "door"), (_("🤝 Proxy"), "proxy")]
         await bot.send_message(chat_id, _("How was it collected?"), reply_markup=_choices(draft, options, 3))
     elif step == "channel":
+        if value not in CHANNELS:
+            await bot.send_message(chat_id, _("Tap one of the buttons above: paper, door-to-door or proxy."))
+            return
         nxt = "proxy" if value == "proxy" else "photo"
         draft = await drafts.save_draft(ctx.uow(), replace(draft, data={**d, "channel": value, "step": nxt}), ctx.now())
         if nxt == "proxy":
@@ -653,6 +690,9 @@ def build_conversation_router() -> Router:
         if callback_data.action == "cancel":
             await drafts.finish_draft(ctx.uow(), draft, ctx.now())
             await edit(query, _("Cancelled. Nothing was saved."), None)
+        elif callback_data.action == "set" and callback_data.step != str(draft.data.get("step", "")):
+            if isinstance(query.message, Message):  # an earlier question's button: not for this step
+                await query.message.answer(_("This step is finished or was replaced by a newer one."))
         elif callback_data.action == "set":
             await _settle(query, _tapped_label(query) or callback_data.value)
             if draft.kind == "vote-wizard":
@@ -806,7 +846,7 @@ def build_conversation_router() -> Router:
                 ),
             )
             return
-        if callback_data.action not in ("keep", "agree", "disagree", "abstain", "withdraw"):
+        if callback_data.action not in ("keep", "agree", "disagree", "abstain"):
             await query.answer(_("This button is no longer valid. Please open the menu again."), show_alert=True)
             return
         async with ctx.uow() as uow:
@@ -843,7 +883,6 @@ def build_conversation_router() -> Router:
             text,
             ctx.now(),
             correct_to=correct_to,
-            withdraw=action == "withdraw",
         )
         await drafts.finish_draft(ctx.uow(), draft, ctx.now())
         ctx.poke()  # the final tally may now be due

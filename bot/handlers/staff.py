@@ -32,7 +32,7 @@ from voting.residents import Role
 from voting.schedule import add_working_days
 from voting.votes import Vote, VoteStatus
 
-__all__ = ["build_staff_router", "vote_for_staff"]
+__all__ = ["build_group_router", "build_staff_router", "vote_for_staff"]
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,6 @@ def objection_buttons(_: Translator, objection_id: int) -> InlineKeyboardMarkup:
         (_("Correct to ✅ Agree"), "agree"),
         (_("Correct to ❌ Disagree"), "disagree"),
         (_("Correct to ⚪ Abstain"), "abstain"),
-        (_("Withdraw the ballot"), "withdraw"),
     ]
     return rows_of([button(label, ObjectionCb(action=a, ref=objection_id).pack()) for label, a in labels], 1)
 
@@ -122,6 +121,31 @@ def _finished(background: set[asyncio.Task[Any]], task: asyncio.Task[Any]) -> No
     background.discard(task)
     if not task.cancelled() and task.exception() is not None:
         log.error("reminder sending failed", exc_info=task.exception())
+
+
+def build_group_router() -> Router:
+    """Group chats (the owners' group): the bot only posts there. It links a group with /group and
+    ignores everything else, so no worker tool, file or conversation ever answers in a group."""
+    router = Router(name="group")
+    router.message.filter(F.chat.type.in_({"group", "supergroup", "channel"}))
+
+    @router.message(Command("group"))
+    async def link_group(message: Message, ctx: BotContext, _: Translator) -> None:
+        community_id, name, _held = await residents.acting_community(ctx.uow(), _user(message))
+        async with ctx.uow() as uow:
+            await uow.communities.set_group_chat(community_id, message.chat.id)
+            await uow.commit()
+        await message.answer(
+            _("This group is now the group of {name}: launches, daily checkpoints and results are posted here.").format(
+                name=name
+            )
+        )
+
+    @router.message()
+    async def ignore(message: Message) -> None:
+        """Not for the bot: group members talk among themselves."""
+
+    return router
 
 
 def build_staff_router() -> Router:
@@ -197,18 +221,6 @@ def build_staff_router() -> Router:
         name = await residents.choose_community(ctx.uow(), query.from_user.id, callback_data.community_id)
         await edit(query, _("You now act on: {name}.").format(name=name), None)
         await query.answer()
-
-    @router.message(Command("group"), F.chat.type.in_({"group", "supergroup"}))
-    async def link_group(message: Message, ctx: BotContext, _: Translator) -> None:
-        community_id, name, _held = await residents.acting_community(ctx.uow(), _user(message))
-        async with ctx.uow() as uow:
-            await uow.communities.set_group_chat(community_id, message.chat.id)
-            await uow.commit()
-        await message.answer(
-            _("This group is now the group of {name}: launches, daily checkpoints and results are posted here.").format(
-                name=name
-            )
-        )
 
     @router.message(Command("manage"))
     @router.message(MenuButton("manage"))
@@ -318,6 +330,13 @@ def build_staff_router() -> Router:
             jobs = ctx.jobs
             if jobs is None:
                 raise NotFoundError("scheduler", None)
+            minute = ctx.now().strftime("%Y%m%d%H%M")
+            async with ctx.uow() as uow:  # a double tap, or two workers at once: one sending
+                claimed = await uow.jobs.claim(f"remind-now:{vote.id}:{minute}", ctx.now())
+                await uow.commit()
+            if not claimed:
+                await bot.send_message(chat_id, _("Reminders for this vote are already being sent."))
+                return
 
             def render(done: int, total: int, report: object) -> str:
                 return _("Sending reminders for “{title}”: {done} / {total}").format(
@@ -342,14 +361,19 @@ def build_staff_router() -> Router:
                 ),
             )
         elif action == "close_ok":
-            until = add_working_days(ctx.now(), ctx.objection_days, ctx.tz)
-            await services.close_vote(
-                ctx.uow(), vote.id, ctx.now(), ctx.signing_key(), early=True, objection_until=until
-            )
+            now = ctx.now()
+            until = add_working_days(now, ctx.objection_days, ctx.tz)
+            await services.close_vote(ctx.uow(), vote.id, now, ctx.signing_key(), early=True, objection_until=until)
             async with ctx.uow() as uow:
-                await uow.votes.add_event(vote.id, "closed-early", lifecycle.worker_actor(user), "", ctx.now())
-                await uow.commit()
-            await edit(query, _("Closed. The preliminary result is being published."), None)
+                closed = await uow.votes.get(vote.id)
+                by_us = closed.closed_at == now  # else the scheduler or another worker closed it first
+                if by_us:
+                    await uow.votes.add_event(vote.id, "closed-early", lifecycle.worker_actor(user), "", now)
+                    await uow.commit()
+            text = (
+                _("Closed. The preliminary result is being published.") if by_us else _("This vote was already closed.")
+            )
+            await edit(query, text, None)
             ctx.poke()
         elif action == "paper":
             from bot.handlers.conversation import start_paper

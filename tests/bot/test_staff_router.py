@@ -93,3 +93,29 @@ async def test_a_worker_of_another_community_cannot_see_this_ones_votes(h: Harne
     update = await h.press(555, listing["message_id"], WorkCb(action="turnout", vote_id=h.demo.vote_id).pack())
     assert h.answer(update)["text"] == REFUSED
     assert WORKER_ID
+
+
+async def test_in_the_owners_group_the_bot_takes_only_group_and_ignores_everything_else(h: Harness) -> None:
+    group = -1001000001
+    before = len(h.api.messages(group))
+
+    async def in_group(user: int, text: str) -> None:
+        posted = await h.api._store(  # a member writes in the group (the sandbox's user API is per private chat)
+            h.api._chats[group],
+            {
+                "text": text,
+                "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split(maxsplit=1)[0])}]
+                if text.startswith("/")
+                else [],
+            },
+            sender=h.api.users[user].as_user(),
+        )
+        await h.feed(h.api.enqueue({"message": posted}))
+
+    await in_group(WORKER_ID, "/invites")
+    await in_group(WORKER_ID, "/manage")
+    await in_group(RESIDENT, "hello neighbours")
+    assert [m for m in h.api.messages(group)[before:] if m["from"]["is_bot"]] == []
+    await in_group(WORKER_ID, "/group")
+    linked = h.api.messages(group)[-1]
+    assert linked["from"]["is_bot"] and "幸福里" in linked["text"]

@@ -80,3 +80,16 @@ def test_a_closed_vote_publishes_then_finalizes_after_its_objection_period() -> 
     closed = vote(status=VoteStatus.CLOSED, closed_at=local(2026, 11, 30, 18), objection_until=local(2026, 12, 8, 0))
     due, upcoming = due_and_next(jobs_for(closed, local(2026, 11, 30, 18), TZ), local(2026, 11, 30, 18), set())
     assert [j.kind for j in due] == [JobKind.PUBLISH] and upcoming == local(2026, 12, 8, 0)
+
+
+def test_a_vote_past_its_deadline_is_closed_before_anything_daily_is_sent() -> None:
+    """Down at 09:30 (reminder) and 10:00 (deadline), back at 11:00: close, then no late reminder."""
+    opened = vote(
+        status=VoteStatus.OPEN,
+        opened_at=local(2026, 11, 23, 8),
+        closes_at=local(2026, 11, 30, 10),
+        reminder_time="09:30",
+    )
+    back = local(2026, 11, 30, 11)
+    due, _upcoming = due_and_next(jobs_for(opened, back, TZ), back, done={"announce:7"})
+    assert [j.kind for j in due] == [JobKind.CLOSE]
