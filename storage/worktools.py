@@ -160,6 +160,15 @@ class SqlDrafts:
             .execution_options(synchronize_session=False)
         )
 
+    async def finish(self, draft_id: int, now: datetime) -> bool:
+        result = await self._s.execute(
+            update(t.Draft)
+            .where(t.Draft.id == draft_id, t.Draft.done_at.is_(None))
+            .values(done_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def close_open(self, account_id: int, now: datetime) -> None:
         await self._s.execute(
             update(t.Draft)

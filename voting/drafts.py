@@ -87,6 +87,9 @@ async def cancel_drafts(uow: UnitOfWork, telegram_id: int, now: datetime) -> Non
 
 
 async def finish_draft(uow: UnitOfWork, draft: Draft, now: datetime) -> None:
+    """Close a draft; NotFoundError if it was closed already (a second press of the same ✔ button),
+    so what a confirmation does happens once."""
     async with uow:
-        await uow.drafts.save(replace(draft, done_at=now, updated_at=now))
+        if not await uow.drafts.finish(draft.id, now):
+            raise NotFoundError("draft", draft.id)
         await uow.commit()

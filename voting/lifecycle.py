@@ -215,7 +215,7 @@ async def file_objection(uow: UnitOfWork, telegram_id: int, vote_id: int, text: 
     if not text:
         raise ObjectionError(vote_id, "empty")
     async with uow:
-        vote = await uow.votes.get(vote_id)
+        vote = await uow.votes.get(vote_id, lock=True)  # so finalizing waits for, or sees, this objection
         if vote.status is not VoteStatus.CLOSED:
             raise ObjectionError(vote_id, "not_closed")
         if vote.objection_until is not None and now >= vote.objection_until:
@@ -306,13 +306,9 @@ async def finalize_when_due(uow: UnitOfWork, vote_id: int, now: datetime, key: E
     period ends, VoteStateError."""
     async with uow:
         vote = await uow.votes.get(vote_id)
-        if vote.status is VoteStatus.CLOSED:
-            if vote.objection_until is not None and now < vote.objection_until:
-                raise VoteStateError(vote_id, str(vote.status), "finalize during the objection period")
-            still_open = len(await uow.objections.of_vote(vote_id, open_only=True))
-            if still_open:
-                return still_open
-    return await finalize_vote(uow, vote_id, now, key)
+    if vote.status is VoteStatus.CLOSED and vote.objection_until is not None and now < vote.objection_until:
+        raise VoteStateError(vote_id, str(vote.status), "finalize during the objection period")
+    return await finalize_vote(uow, vote_id, now, key, unless_objections=True)
 
 
 async def owner_units(uow: UnitOfWork, telegram_id: int, vote_id: int, unit_id: str) -> list[str] | None:

@@ -366,8 +366,14 @@ async def close_vote(
     return signed
 
 
-async def finalize_vote(uow: UnitOfWork, vote_id: int, now: datetime, key: Ed25519PrivateKey) -> SignedTally:
-    """After the objection period: count again (corrections included) and sign the final tally. Idempotent."""
+async def finalize_vote(
+    uow: UnitOfWork, vote_id: int, now: datetime, key: Ed25519PrivateKey, *, unless_objections: bool = False
+) -> SignedTally | int:
+    """After the objection period: count again (corrections included) and sign the final tally. Idempotent.
+
+    With `unless_objections`, nothing is signed while objections are open: their number is returned
+    instead (counted under the vote's lock, which filing an objection takes too).
+    """
     async with uow:
         vote = await uow.votes.get(vote_id, lock=True)
         if vote.status is VoteStatus.FINAL:
@@ -375,6 +381,10 @@ async def finalize_vote(uow: UnitOfWork, vote_id: int, now: datetime, key: Ed255
             return SignedTally(stored[0].stage, stored[0].payload, stored[0].signature)
         if vote.status is not VoteStatus.CLOSED:
             raise VoteStateError(vote_id, str(vote.status), "finalize")
+        if unless_objections:
+            still_open = len(await uow.objections.of_vote(vote_id, open_only=True))
+            if still_open:
+                return still_open
         final = replace(vote, status=VoteStatus.FINAL)
         signed, _result = await _sign(uow, final, "final", key, now)
         await uow.votes.save(final)

@@ -712,6 +712,7 @@ def build_conversation_router() -> Router:
             await residents.require_role(ctx.uow(), user, draft.community_id, Role.WORKER)
             assert draft.payload is not None
             roster = read_roster(draft.payload, draft.data["file"])
+            await drafts.finish_draft(ctx.uow(), draft, ctx.now())  # first: a second ✔ imports nothing
             imported = await services.import_roster(
                 ctx.uow(),
                 draft.community_id,
@@ -721,7 +722,6 @@ def build_conversation_router() -> Router:
                 lifecycle.worker_actor(user),
                 ctx.now(),
             )
-            await drafts.finish_draft(ctx.uow(), draft, ctx.now())
             await bot.send_message(
                 chat_id,
                 _(
@@ -747,7 +747,13 @@ def build_conversation_router() -> Router:
                 frozen = await uow.votes.frozen(vote_id)
             ballots = read_ballots(draft.payload, draft.data["file"], _labelled(frozen))
             sheet = [
-                WorkerBallot(unit, choice, EntryKind.PAPER, idempotency_key=f"sheet:{draft.data['sha']}:{row}")
+                WorkerBallot(
+                    unit,
+                    choice,
+                    EntryKind.PAPER,
+                    attachment=draft.payload,  # the sheet it was entered from: its SHA-256 in each entry
+                    idempotency_key=f"sheet:{draft.data['sha']}:{row}",
+                )
                 for row, (unit, choice) in enumerate(ballots, start=1)
             ]
             receipts = await lifecycle.record_worker_ballots(ctx.uow(), user, vote_id, sheet, ctx.now())
