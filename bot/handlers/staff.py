@@ -26,7 +26,7 @@ from bot.keyboards import MenuButton, button, rows_of
 from bot.notices import turnout_text
 from bot.outbox import ProgressSpec
 from voting import drafts, lifecycle, residents, services
-from voting.errors import NotFoundError, PermissionDeniedError
+from voting.errors import N_, NotFoundError, PermissionDeniedError
 from voting.lifecycle import Objection
 from voting.residents import Role
 from voting.schedule import add_working_days
@@ -35,6 +35,8 @@ from voting.votes import Vote, VoteStatus
 __all__ = ["build_group_router", "build_staff_router", "vote_for_staff"]
 
 log = logging.getLogger(__name__)
+
+ROLE_WORDS = {Role.WORKER: N_("community worker"), Role.AUDITOR: N_("auditor")}
 
 _STATUS = {
     VoteStatus.SCHEDULED: "⏳",
@@ -195,7 +197,9 @@ def build_staff_router() -> Router:
         if command.command == "grant":
             await residents.grant_role(ctx.uow(), target, community_id, role, "", ctx.now())
             await message.answer(
-                _("Granted: {user} is {role} of community #{id}.").format(user=target, role=role, id=community_id)
+                _("Granted: {user} is {role} of community #{id}.").format(
+                    user=target, role=_(ROLE_WORDS[role]), id=community_id
+                )
             )
         else:
             done = await residents.revoke_role(ctx.uow(), target, community_id, role)
@@ -204,7 +208,7 @@ def build_staff_router() -> Router:
                 if done
                 else _("{user} was not {role} of community #{id}.")
             )
-            await message.answer(text.format(user=target, role=role, id=community_id))
+            await message.answer(text.format(user=target, role=_(ROLE_WORDS[role]), id=community_id))
 
     # --- workers and auditors ---
 

@@ -223,6 +223,14 @@ async def test_a_wizard_vote_opens_announces_reminds_non_voters_extends_and_clos
     again = await jobs.run_due()  # the same reminder never goes twice
     assert not any(key.startswith("remind:") for key in again.ran)
 
+    # The next morning's checkpoint goes to the group.
+    group_before = len(box.api.messages(GROUP_ID))
+    clock.now = clock().astimezone(box.ctx.tz).replace(hour=9, minute=0, second=10).astimezone(clock().tzinfo)
+    clock.advance(days=1)
+    morning = await jobs.run_due()
+    assert any(key.startswith(f"checkpoint:{vote_id}:") for key in morning.ran)
+    await _said(box, GROUP_ID, group_before, "🔗")
+
     # The worker extends the deadline; residents in scope are told.
     card = await _say(box, WORKER_ID, "/manage", "")
     vote_card = await _press(box, WORKER_ID, card, f"#{vote_id}", "")
@@ -361,3 +369,33 @@ async def test_a_vote_defined_in_a_toml_file_is_reviewed_and_launched(box: Sandb
     async with box.ctx.uow() as uow:
         vote = (await uow.votes.of_community(box.demo.community_id))[-1]
     assert (vote.title, vote.scope.building, vote.rule.name) == ("3号楼加装电梯", "3", "eighty-percent")
+
+
+async def test_remind_now_reaches_only_non_voters_with_a_progress_message_the_worker_sees(box: Sandbox) -> None:
+    await _bind(box, RESIDENT, box.demo.residents[0].hint)
+    await _bind(box, ENGLISH, box.demo.residents[2].hint)
+    await _vote_in_chat(box, RESIDENT, ZH("✅ Agree"))
+    w = WORKER_ID
+    listing = await _say(box, w, ZH("🛠 Manage votes"), "")
+    card = await _press(box, w, listing, f"#{box.demo.vote_id}", "")
+    resident_before = len(box.api.messages(RESIDENT))
+    english_before = len(box.api.messages(ENGLISH))
+    progress = await _press(
+        box, w, card, ZH("📣 Remind now"), ZH("Sending reminders for “{title}”: {done} / {total}")[:4]
+    )
+    await _said(box, ENGLISH, english_before, "Reminder: you have not voted yet")
+    done = await wait_for(
+        lambda: (
+            (m := next(x for x in box.api.messages(w) if x["message_id"] == progress["message_id"]))
+            and m["text"].endswith("1 / 1")
+            and m
+        ),
+        what="the progress message at 1 / 1",
+    )
+    assert done
+    assert not [m for m in _bot_messages(box, RESIDENT, resident_before) if "⏰" in (m.get("text") or "")]
+    async with box.ctx.uow() as uow:
+        events = await uow.votes.events(box.demo.vote_id)
+    assert [(e.kind, e.actor, e.detail) for e in events if e.kind == "reminded"] == [
+        ("reminded", f"worker:{WORKER_ID}", "1/1")
+    ]
