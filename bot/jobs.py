@@ -218,7 +218,7 @@ class VoteJobs:
         group = await self._group(vote.community_id)
         if group is not None:
             _ = translator(self.ctx.default_locale)
-            items.append(Notice(group, announce_text(self.ctx, _, vote)))
+            items.append(Notice(group, announce_text(self.ctx, _, vote, group=True)))
             items.append(Notice(group, checkpoint_text(self.ctx, _, vote, _("launch"))))
         await self.send(items)
 

@@ -25,7 +25,12 @@ __all__ = [
 ]
 
 
-def announce_text(ctx: BotContext, _: Translator, vote: Vote) -> str:
+def announce_text(ctx: BotContext, _: Translator, vote: Vote, *, group: bool = False) -> str:
+    if group:  # the owners' group: no button there; each owner votes in their private chat with the bot
+        return _(
+            "🗳 A vote has opened: {title}\n{text}\n\nRule: {rule}\nDeadline: {deadline} (Beijing time)\n"
+            "Owners vote in their private chat with the bot (🗳 Votes), or on paper with the community worker."
+        ).format(title=vote.title, text=vote.text, rule=rule_title(_, vote.rule), deadline=ctx.local(vote.closes_at))
     return _(
         "🗳 A vote has opened for your home: {title}\n{text}\n\nRule: {rule}\nDeadline: {deadline} (Beijing time)\n"
         "Tap the button below, or 🗳 Votes in the menu."

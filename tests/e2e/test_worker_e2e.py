@@ -203,6 +203,8 @@ async def test_a_wizard_vote_opens_announces_reminds_non_voters_extends_and_clos
     assert any("card" in data for _t, data in _buttons(announce))
     await _said(box, ENGLISH, 0, "A vote has opened for your home")
     checkpoint = await _said(box, GROUP_ID, group_before, "🔗")
+    in_group = await _said(box, GROUP_ID, group_before, "🗳")
+    assert "屋面防水" in in_group["text"] and not _buttons(in_group)  # owners vote privately, not in the group
     async with box.ctx.uow() as uow:
         vote = await uow.votes.get(vote_id)
     assert vote.status is VoteStatus.OPEN and vote.head_hash in checkpoint["text"]
