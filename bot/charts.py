@@ -54,7 +54,12 @@ def result_png(_: Translator, vote: Vote, result: TallyResult) -> bytes:
 
 
 def turnout_png(_: Translator, vote: Vote, buildings: Sequence[BuildingCount]) -> bytes:
-    rows = [BuildingTurnout(b.building or "—", b.units, b.voted_units, b.area, b.voted_area) for b in buildings]
+    rows = [
+        BuildingTurnout(
+            _("Building {b}").format(b=b.building) if b.building else "—", b.units, b.voted_units, b.area, b.voted_area
+        )
+        for b in buildings
+    ]
     return turnout_chart_png(
         rows,
         title=_("Turnout of “{title}” by building").format(title=vote.title),
