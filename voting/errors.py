@@ -261,6 +261,8 @@ class ProjectError(VotingError):
         self.template = template
         self.params = params
         super().__init__(template.format(**params))
+
+
 @dataclass(frozen=True, slots=True)
 class DefinitionProblem:
     """One thing wrong with a questionnaire definition. `template` is an English gettext msgid.

@@ -20,6 +20,7 @@ from voting.errors import (
     NotFoundError,
     ObjectionError,
     OutOfScopeError,
+    VoteNotOpenError,
     VoteStateError,
     VotingError,
 )
@@ -28,6 +29,7 @@ from voting.model import Choice
 from voting.ports import UnitOfWork
 from voting.residents import Account, Role, check_role
 from voting.services import BallotReceipt, BallotRequest, finalize_vote, record_ballots
+from voting.tally import TallyResult
 from voting.votes import Vote, VoteStatus
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "record_worker_ballots",
     "resolve_objection",
     "set_reminder",
+    "turnout",
     "worker_actor",
 ]
 
@@ -194,6 +197,19 @@ def building_turnout(frozen: FrozenRoster, choices: dict[str, Choice]) -> list[B
         row[2] += unit.area
         row[3] += unit.area if voted else 0
     return [BuildingCount(b, *counts[b]) for b in sorted(counts, key=_natural)]
+
+
+async def turnout(uow: UnitOfWork, vote_id: int) -> tuple[Vote, TallyResult, list[BuildingCount]]:
+    """The count as it stands and the turnout by building, from one read of the frozen roster and
+    the current ballots (the same snapshot for both)."""
+    async with uow:
+        vote = await uow.votes.get(vote_id)
+        if vote.status is VoteStatus.SCHEDULED:
+            raise VoteNotOpenError(vote_id, str(vote.status), "count before the vote opens")
+        frozen = await uow.votes.frozen(vote_id)
+        choices = await uow.ledger.current(vote_id)
+    result = frozen.count(vote.rule, choices, non_voters_follow_majority=vote.non_voters_follow_majority)
+    return vote, result, building_turnout(frozen, choices)
 
 
 def _natural(label: str) -> tuple[int, int, str]:

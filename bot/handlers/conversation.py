@@ -24,7 +24,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Document, InlineKeyb
 from bot.callbacks import DraftCb, ObjectionCb
 from bot.context import BotContext
 from bot.documents import InviteSlip, invite_csv, invite_sheet_pdf
-from bot.handlers.staff import vote_for_staff
+from bot.handlers.staff import chat_of, user_of, vote_for_staff
 from bot.handlers.votes import edit
 from bot.i18n import Translator, translator
 from bot.keyboards import MENU, MenuButton, button, choice_label, rows_of
@@ -49,11 +49,6 @@ log = logging.getLogger(__name__)
 
 MAX_FILE = 10 * 1024 * 1024  # a roster of 100,000 units as XLSX is ~4 MB
 ROSTER_FILES = (".csv", ".xlsx")
-
-
-def _uid(event: Message | CallbackQuery) -> int:
-    assert event.from_user is not None
-    return event.from_user.id
 
 
 def _choices(draft: Draft, options: list[tuple[str, str]], per_row: int = 1) -> InlineKeyboardMarkup:
@@ -355,10 +350,12 @@ async def _paper_review(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, 
     await bot.send_message(chat_id, "\n".join(lines), reply_markup=_confirm(_, draft, _("✔ Record")))
 
 
-async def _paper_step(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Draft, value: str) -> None:
+async def _paper_step(
+    ctx: BotContext, bot: Bot, _: Translator, chat_id: int, user: int, draft: Draft, value: str
+) -> None:
     d, step = draft.data, draft.data["step"]
     if step == "unit":
-        owner_units = await lifecycle.owner_units(ctx.uow(), _uid_of(draft), d["vote_id"], value.strip())
+        owner_units = await lifecycle.owner_units(ctx.uow(), user, d["vote_id"], value.strip())
         if owner_units is None:
             await bot.send_message(
                 chat_id,
@@ -408,10 +405,6 @@ async def _paper_step(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, dr
             return
         draft = await drafts.save_draft(ctx.uow(), replace(draft, data={**d, "step": "review"}), ctx.now())
         await _paper_review(ctx, bot, _, chat_id, draft)
-
-
-def _uid_of(draft: Draft) -> int:
-    return int(draft.data.get("telegram_id", 0))
 
 
 async def _ask_photo(bot: Bot, _: Translator, chat_id: int, draft: Draft) -> None:
@@ -470,16 +463,16 @@ def build_conversation_router() -> Router:
 
     @router.message(Command("cancel"))
     async def cancel(message: Message, ctx: BotContext, _: Translator) -> None:
-        await drafts.cancel_drafts(ctx.uow(), _uid(message), ctx.now())
+        await drafts.cancel_drafts(ctx.uow(), user_of(message), ctx.now())
         await message.answer(_("Stopped. Nothing was saved from it."))
 
     @router.message(Command("newvote"))
     @router.message(MenuButton("new_vote"))
     async def new_vote(message: Message, bot: Bot, ctx: BotContext, _: Translator) -> None:
-        community_id, name, _held = await residents.acting_community(ctx.uow(), _uid(message))
+        community_id, name, _held = await residents.acting_community(ctx.uow(), user_of(message))
         await _buildings(ctx, community_id)  # a vote needs a roster: say so now, not at the last step
         draft = await drafts.start_draft(
-            ctx.uow(), _uid(message), community_id, "vote-wizard", {"step": "title"}, ctx.now()
+            ctx.uow(), user_of(message), community_id, "vote-wizard", {"step": "title"}, ctx.now()
         )
         await message.answer(
             _("New vote in {name}. You can also send a vote TOML file instead (see the README).").format(name=name)
@@ -488,9 +481,9 @@ def build_conversation_router() -> Router:
 
     @router.message(Command("invites"))
     async def invites(message: Message, ctx: BotContext, _: Translator) -> None:
-        community_id, name, _held = await residents.acting_community(ctx.uow(), _uid(message))
+        community_id, name, _held = await residents.acting_community(ctx.uow(), user_of(message))
         units = await _buildings(ctx, community_id)  # raises when there is no roster yet
-        draft = await drafts.start_draft(ctx.uow(), _uid(message), community_id, "invites", {}, ctx.now())
+        draft = await drafts.start_draft(ctx.uow(), user_of(message), community_id, "invites", {}, ctx.now())
         await message.answer(
             _(
                 "Print a new invite sheet for every home of {name} ({n} buildings)? Codes printed before and not "
@@ -527,7 +520,7 @@ def build_conversation_router() -> Router:
 
     @router.message(Command("reissue"))
     async def reissue(message: Message, command: CommandObject, bot: Bot, ctx: BotContext, _: Translator) -> None:
-        community_id, _name, _held = await residents.acting_community(ctx.uow(), _uid(message))
+        community_id, _name, _held = await residents.acting_community(ctx.uow(), user_of(message))
         unit = (command.args or "").strip()
         if not unit:
             await message.answer(_("Write the unit after the command: /reissue 3-2-401"))
@@ -540,14 +533,14 @@ def build_conversation_router() -> Router:
         assert message.document is not None
         name = (message.document.file_name or "").lower()
         try:
-            community_id, _cname, _held = await residents.acting_community(ctx.uow(), _uid(message))
+            community_id, _cname, _held = await residents.acting_community(ctx.uow(), user_of(message))
         except PermissionDeniedError:
             raise SkipHandler() from None  # a resident's file: the fallback answers
         if (message.document.file_size or 0) > MAX_FILE:
             await message.answer(_("The file is larger than 10 MB. Split it, or remove pictures from it."))
             return
         data = await _download(bot, message.document)
-        open_draft = await drafts.open_draft(ctx.uow(), _uid(message))
+        open_draft = await drafts.open_draft(ctx.uow(), user_of(message))
         if name.endswith(".toml"):
             if open_draft is not None and open_draft.kind == "vote-wizard" and open_draft.data["step"] == "rule":
                 try:
@@ -561,7 +554,7 @@ def build_conversation_router() -> Router:
                 return
             try:
                 vote = parse_vote_toml(
-                    data, community_id, ctx.tz, ctx.now(), created_by=lifecycle.worker_actor(_uid(message))
+                    data, community_id, ctx.tz, ctx.now(), created_by=lifecycle.worker_actor(user_of(message))
                 )
             except RuleError as exc:
                 await message.answer(
@@ -570,7 +563,12 @@ def build_conversation_router() -> Router:
                 return
             await _buildings(ctx, community_id)
             draft = await drafts.start_draft(
-                ctx.uow(), _uid(message), community_id, "vote-wizard", {**_vote_data(vote), "step": "review"}, ctx.now()
+                ctx.uow(),
+                user_of(message),
+                community_id,
+                "vote-wizard",
+                {**_vote_data(vote), "step": "review"},
+                ctx.now(),
             )
             await _ask(ctx, bot, _, message.chat.id, draft)
             return
@@ -587,7 +585,7 @@ def build_conversation_router() -> Router:
             return
         draft = await drafts.start_draft(
             ctx.uow(),
-            _uid(message),
+            user_of(message),
             community_id,
             "roster",
             {"file": message.document.file_name or name},
@@ -610,7 +608,7 @@ def build_conversation_router() -> Router:
         digest = hashlib.sha256(data).hexdigest()[:16]
         sheet = await drafts.start_draft(
             ctx.uow(),
-            _uid(message),
+            user_of(message),
             draft.community_id,
             "paper-sheet",
             {"vote_id": vote_id, "sha": digest, "file": name},
@@ -631,7 +629,7 @@ def build_conversation_router() -> Router:
 
     @router.message(F.photo)
     async def photo(message: Message, bot: Bot, ctx: BotContext, _: Translator) -> None:
-        draft = await drafts.open_draft(ctx.uow(), _uid(message))
+        draft = await drafts.open_draft(ctx.uow(), user_of(message))
         if draft is None or draft.kind != "paper" or draft.data.get("step") != "photo":
             raise SkipHandler()
         assert message.photo
@@ -647,14 +645,14 @@ def build_conversation_router() -> Router:
         text = (message.text or "").strip()
         if any(MenuButton(action).matches(text) for action in MENU):
             raise SkipHandler()
-        draft = await drafts.open_draft(ctx.uow(), _uid(message))
+        draft = await drafts.open_draft(ctx.uow(), user_of(message))
         if draft is None:
             raise SkipHandler()
-        chat_id, user = message.chat.id, _uid(message)
+        chat_id, user = message.chat.id, user_of(message)
         if draft.kind == "vote-wizard":
             await _wizard_value(ctx, bot, _, chat_id, draft, text)
         elif draft.kind == "paper":
-            await _paper_step(ctx, bot, _, chat_id, replace(draft, data={**draft.data, "telegram_id": user}), text)
+            await _paper_step(ctx, bot, _, chat_id, user, draft, text)
         elif draft.kind == "extend":
             await _extend(ctx, bot, _, chat_id, user, draft, text)
         elif draft.kind == "remind":
@@ -670,8 +668,8 @@ def build_conversation_router() -> Router:
     async def draft_button(
         query: CallbackQuery, callback_data: DraftCb, bot: Bot, ctx: BotContext, _: Translator
     ) -> None:
-        user = _uid(query)
-        chat_id = query.message.chat.id if query.message is not None else user
+        user = user_of(query)
+        chat_id = chat_of(query)
         if callback_data.action == "again":  # "next paper ballot": a fresh paper draft for the same vote
             async with ctx.uow() as uow:
                 old = await uow.drafts.get(callback_data.draft_id)
@@ -698,9 +696,7 @@ def build_conversation_router() -> Router:
             if draft.kind == "vote-wizard":
                 await _wizard_value(ctx, bot, _, chat_id, draft, callback_data.value)
             elif draft.kind == "paper":
-                await _paper_step(
-                    ctx, bot, _, chat_id, replace(draft, data={**draft.data, "telegram_id": user}), callback_data.value
-                )
+                await _paper_step(ctx, bot, _, chat_id, user, draft, callback_data.value)
         elif callback_data.action == "ok":
             await _settle(query, _tapped_label(query) or "✔")
             await _confirmed(ctx, bot, _, chat_id, user, draft)
@@ -836,8 +832,8 @@ def build_conversation_router() -> Router:
     async def objection_button(
         query: CallbackQuery, callback_data: ObjectionCb, bot: Bot, ctx: BotContext, _: Translator
     ) -> None:
-        user = _uid(query)
-        chat_id = query.message.chat.id if query.message is not None else user
+        user = user_of(query)
+        chat_id = chat_of(query)
         if callback_data.action == "file":
             seen = await residents.owner_vote(ctx.uow(), user, callback_data.ref)
             await query.answer()

@@ -32,7 +32,7 @@ from voting.residents import Role
 from voting.schedule import add_working_days
 from voting.votes import Vote, VoteStatus
 
-__all__ = ["build_group_router", "build_staff_router", "vote_for_staff"]
+__all__ = ["build_group_router", "build_staff_router", "chat_of", "user_of", "vote_for_staff"]
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,14 @@ _STATUS = {
 }
 
 
-def _user(event: Message | CallbackQuery) -> int:
+def user_of(event: Message | CallbackQuery) -> int:
     assert event.from_user is not None
     return event.from_user.id
+
+
+def chat_of(query: CallbackQuery) -> int:
+    """Where to answer a button press: its message's chat (the presser's, for an inaccessible message)."""
+    return query.message.chat.id if query.message is not None else query.from_user.id
 
 
 async def vote_for_staff(ctx: BotContext, telegram_id: int, vote_id: int, roles: tuple[Role, ...]) -> Vote:
@@ -133,7 +138,7 @@ def build_group_router() -> Router:
 
     @router.message(Command("group"))
     async def link_group(message: Message, ctx: BotContext, _: Translator) -> None:
-        community_id, name, _held = await residents.acting_community(ctx.uow(), _user(message))
+        community_id, name, _held = await residents.acting_community(ctx.uow(), user_of(message))
         async with ctx.uow() as uow:
             await uow.communities.set_group_chat(community_id, message.chat.id)
             await uow.commit()
@@ -155,7 +160,7 @@ def build_staff_router() -> Router:
 
     @router.message(Command("whoami"))
     async def whoami(message: Message, _: Translator) -> None:
-        await message.answer(_("Your Telegram id: {id}").format(id=_user(message)))
+        await message.answer(_("Your Telegram id: {id}").format(id=user_of(message)))
 
     # --- administrators (config [admin] telegram_ids) ---
 
@@ -165,7 +170,7 @@ def build_staff_router() -> Router:
 
     @router.message(Command("newcommunity"))
     async def new_community(message: Message, command: CommandObject, ctx: BotContext, _: Translator) -> None:
-        _admin(ctx, _user(message))
+        _admin(ctx, user_of(message))
         name = (command.args or "").strip()
         if not name:
             await message.answer(_("Write the name after the command: /newcommunity 幸福里小区"))
@@ -179,7 +184,7 @@ def build_staff_router() -> Router:
 
     @router.message(Command("communities"))
     async def list_communities(message: Message, ctx: BotContext, _: Translator) -> None:
-        _admin(ctx, _user(message))
+        _admin(ctx, user_of(message))
         async with ctx.uow() as uow:
             found = await uow.communities.all()
         lines = [f"#{c} {name}" for c, name in found] or [_("No community yet: /newcommunity NAME")]
@@ -187,7 +192,7 @@ def build_staff_router() -> Router:
 
     @router.message(Command("grant", "revoke"))
     async def grant(message: Message, command: CommandObject, ctx: BotContext, _: Translator) -> None:
-        _admin(ctx, _user(message))
+        _admin(ctx, user_of(message))
         parts = (command.args or "").split()
         usage = _("Usage: /{command} COMMUNITY_ID worker|auditor TELEGRAM_ID (the user finds their id with /whoami)")
         if len(parts) != 3 or not parts[0].isdigit() or parts[1] not in ("worker", "auditor") or not parts[2].isdigit():
@@ -214,7 +219,7 @@ def build_staff_router() -> Router:
 
     @router.message(Command("community"))
     async def choose_community(message: Message, ctx: BotContext, _: Translator) -> None:
-        chosen, name, held = await residents.acting_community(ctx.uow(), _user(message), (Role.WORKER, Role.AUDITOR))
+        chosen, name, held = await residents.acting_community(ctx.uow(), user_of(message), (Role.WORKER, Role.AUDITOR))
         rows = [button(("● " if c == chosen else "") + n, CommunityCb(community_id=c).pack()) for c, n in held]
         await message.answer(_("You act on: {name}. Choose another:").format(name=name), reply_markup=rows_of(rows, 1))
 
@@ -229,7 +234,7 @@ def build_staff_router() -> Router:
     @router.message(Command("manage"))
     @router.message(MenuButton("manage"))
     async def manage(message: Message, ctx: BotContext, _: Translator) -> None:
-        community_id, name, _held = await residents.acting_community(ctx.uow(), _user(message))
+        community_id, name, _held = await residents.acting_community(ctx.uow(), user_of(message))
         async with ctx.uow() as uow:
             votes = await uow.votes.of_community(community_id)
         if not votes:
@@ -242,11 +247,7 @@ def build_staff_router() -> Router:
         await message.answer(_("Votes of {name} — tap one:").format(name=name), reply_markup=rows_of(rows, 1))
 
     async def _turnout(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, vote: Vote) -> None:
-        vote, result = await services.current_tally(ctx.uow(), vote.id)
-        async with ctx.uow() as uow:
-            frozen = await uow.votes.frozen(vote.id)
-            choices = await uow.ledger.current(vote.id)
-        buildings = lifecycle.building_turnout(frozen, choices)
+        vote, result, buildings = await lifecycle.turnout(ctx.uow(), vote.id)
         await bot.send_message(chat_id, turnout_text(_, vote, result, buildings))
         png = await asyncio.to_thread(turnout_png, _, vote, buildings)
         await bot.send_photo(chat_id, BufferedInputFile(png, f"turnout-{vote.id}.png"))
@@ -254,7 +255,7 @@ def build_staff_router() -> Router:
     @router.message(Command("turnout"))
     async def turnout(message: Message, bot: Bot, ctx: BotContext, _: Translator) -> None:
         community_id, name, _held = await residents.acting_community(
-            ctx.uow(), _user(message), (Role.WORKER, Role.AUDITOR)
+            ctx.uow(), user_of(message), (Role.WORKER, Role.AUDITOR)
         )
         async with ctx.uow() as uow:
             votes = [v for v in await uow.votes.of_community(community_id) if v.status is VoteStatus.OPEN]
@@ -266,7 +267,7 @@ def build_staff_router() -> Router:
     @router.message(Command("export"))
     async def export(message: Message, ctx: BotContext, _: Translator) -> None:
         community_id, name, _held = await residents.acting_community(
-            ctx.uow(), _user(message), (Role.AUDITOR, Role.WORKER)
+            ctx.uow(), user_of(message), (Role.AUDITOR, Role.WORKER)
         )
         async with ctx.uow() as uow:
             votes = [
@@ -282,12 +283,12 @@ def build_staff_router() -> Router:
 
     @router.message(Command("objections"))
     async def objections(message: Message, ctx: BotContext, _: Translator) -> None:
-        community_id, name, _held = await residents.acting_community(ctx.uow(), _user(message))
+        community_id, name, _held = await residents.acting_community(ctx.uow(), user_of(message))
         async with ctx.uow() as uow:
             closed = [v for v in await uow.votes.of_community(community_id) if v.status is VoteStatus.CLOSED]
         shown = 0
         for vote in closed:
-            _vote, found = await lifecycle.objections_of(ctx.uow(), _user(message), vote.id)
+            _vote, found = await lifecycle.objections_of(ctx.uow(), user_of(message), vote.id)
             for objection in found:
                 shown += 1
                 await message.answer(
@@ -302,7 +303,7 @@ def build_staff_router() -> Router:
         query: CallbackQuery, callback_data: WorkCb, bot: Bot, ctx: BotContext, _: Translator
     ) -> None:
         action, user = callback_data.action, query.from_user.id
-        chat_id = query.message.chat.id if query.message is not None else user
+        chat_id = chat_of(query)
         staff = (Role.WORKER, Role.AUDITOR) if action in ("export", "turnout") else (Role.WORKER,)
         vote = await vote_for_staff(ctx, user, callback_data.vote_id, staff)
         await query.answer()
