@@ -132,6 +132,12 @@ class SqlRosters:
             .limit(1)
         )
 
+    async def version_number(self, roster_version_id: int) -> int:
+        number = await self._s.scalar(select(t.RosterVersion.version).where(t.RosterVersion.id == roster_version_id))
+        if number is None:
+            raise NotFoundError("roster version", roster_version_id)
+        return int(number)
+
     async def load(self, roster_version_id: int) -> Roster:
         rows = await self._s.scalars(
             select(t.RosterUnit).where(t.RosterUnit.roster_version_id == roster_version_id).order_by(t.RosterUnit.id)

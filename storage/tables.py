@@ -311,3 +311,107 @@ class Draft(Base):
     created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
     updated_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
     done_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+
+
+class Survey(Base):
+    """A questionnaire or a menu round (菜单式改造 selection), on one frozen roster version.
+
+    `definition` is canonical JSON: the questionnaire (voting.questionnaire.Questionnaire.as_dict) or,
+    for a menu round, the catalogue it offers and the rule that puts an item into the draft plan.
+    It is open from `opens_at` until `closes_at`, or until a worker closes it early (`closed_at`).
+    """
+
+    __tablename__ = "surveys"
+    __table_args__ = (
+        CheckConstraint("kind IN ('questionnaire', 'menu')", name="kind_known"),
+        CheckConstraint("closes_at > opens_at", name="closes_after_opening"),
+        Index(None, "community_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="RESTRICT"))
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(300))
+    definition: Mapped[str] = mapped_column(Text)
+    definition_sha256: Mapped[str] = mapped_column(String(64))
+    anonymous: Mapped[bool] = mapped_column(Boolean)
+    roster_version_id: Mapped[int] = mapped_column(ForeignKey("roster_versions.id", ondelete="RESTRICT"))
+    opens_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    closes_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    closed_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+
+
+class SurveyProgress(Base):
+    """A resident's answers so far (questionnaire) or ticks so far (menu), before submitting: kept here,
+    so a resident can leave and come back days later where they stopped."""
+
+    __tablename__ = "survey_progress"
+    __table_args__ = (UniqueConstraint("survey_id", "account_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    owner_key: Mapped[str] = mapped_column(String(220))
+    data: Mapped[str] = mapped_column(Text)  # JSON
+    updated_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+
+
+class SurveyResponse(Base):
+    """A submitted response. Named: `respondent` is the owner key, the latest (highest id) counts.
+    Anonymous: `respondent` is a random id, with the owner's weight and no account, unit or time."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = (
+        Index(None, "survey_id", "respondent"),
+        CheckConstraint(
+            "(anonymous AND account_id IS NULL AND unit_id IS NULL AND submitted_at IS NULL "
+            "AND weight_area IS NOT NULL) OR (NOT anonymous AND account_id IS NOT NULL AND submitted_at IS NOT NULL)",
+            name="anonymous_unlinked",
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="RESTRICT"))
+    respondent: Mapped[str] = mapped_column(String(220))
+    anonymous: Mapped[bool] = mapped_column(Boolean)
+    answers: Mapped[str] = mapped_column(Text)  # canonical JSON
+    weight_area: Mapped[int | None] = mapped_column(BigInteger)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    unit_id: Mapped[str | None] = mapped_column(String(100))
+    submitted_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+
+
+class SurveyAnswered(Base):
+    """ "This owner has answered" for an anonymous questionnaire: no time, no id and no row order
+    (WITHOUT ROWID on SQLite) that could pair it with the unlinked response."""
+
+    __tablename__ = "survey_answered"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="RESTRICT"), primary_key=True)
+    owner_key: Mapped[str] = mapped_column(String(220), primary_key=True)
+
+
+class Catalogue(Base):
+    """A community's renovation menu catalogue; the newest is the current one. A menu round keeps a copy
+    of the catalogue it offered, so editing it never changes a round already running."""
+
+    __tablename__ = "catalogues"
+    __table_args__ = (Index(None, "community_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="RESTRICT"))
+    data: Mapped[str] = mapped_column(Text)  # voting.menu.Catalogue.as_dict, canonical JSON
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+
+
+class Project(Base):
+    """A renovation project through its stages (voting.project.Project.as_dict as JSON)."""
+
+    __tablename__ = "projects"
+    __table_args__ = (Index(None, "community_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(String(200))
+    data: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    updated_at: Mapped[datetime] = mapped_column(UTC_DATETIME)

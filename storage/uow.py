@@ -19,6 +19,7 @@ from storage.repositories import (
     SqlTallies,
     SqlVotes,
 )
+from storage.surveys import SqlProjects, SqlSurveys
 from storage.worktools import SqlDrafts, SqlJobRuns, SqlObjections
 from voting.errors import ConflictError
 
@@ -50,6 +51,8 @@ class SqlUnitOfWork:
         self.jobs = SqlJobRuns(session)
         self.objections = SqlObjections(session)
         self.drafts = SqlDrafts(session)
+        self.surveys = SqlSurveys(session)
+        self.projects = SqlProjects(session)
         await session.begin()
         return self
 

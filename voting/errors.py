@@ -32,6 +32,7 @@ __all__ = [
     "QuestionnaireError",
     "RuleError",
     "ScopeError",
+    "SurveyError",
     "VoteClosedError",
     "VoteNotOpenError",
     "VoteStateError",
@@ -318,3 +319,14 @@ class AlreadyAnsweredError(VotingError):
     def __init__(self, owner_key: str) -> None:
         self.owner_key = owner_key
         super().__init__(f"{owner_key!r} has already answered this anonymous questionnaire")
+
+
+class SurveyError(VotingError):
+    """A questionnaire or menu-round request that cannot be served now (closed, not open yet, not for
+    this owner, the wrong kind). `reason` is stable for programs; `template` an English gettext msgid."""
+
+    def __init__(self, reason: str, template: str, **params: Any) -> None:
+        self.reason = reason
+        self.template = template
+        self.params = params
+        super().__init__(template.format(**params))

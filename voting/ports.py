@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from voting.model import Choice, Roster
 from voting.votes import Vote
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from voting.ledger import FrozenRoster, LedgerEntry
     from voting.lifecycle import Objection, Recipient, VoteEvent
     from voting.residents import Account, Binding, Invite, Role
+    from voting.surveys import StoredResponse, Survey
     from voting.votes import VoteStatus
 
 __all__ = [
@@ -26,9 +27,11 @@ __all__ = [
     "JobRuns",
     "Ledger",
     "Objections",
+    "Projects",
     "Roles",
     "Rosters",
     "StoredTally",
+    "Surveys",
     "Tallies",
     "UnitOfWork",
     "Votes",
@@ -55,6 +58,9 @@ class Rosters(Protocol):
     ) -> tuple[int, int]: ...
     async def latest(self, community_id: int) -> int | None: ...
     async def load(self, roster_version_id: int) -> Roster: ...
+    async def version_number(self, roster_version_id: int) -> int:
+        """The community's own number of a roster version ("version 3"); NotFoundError if unknown."""
+        ...
 
 
 class Votes(Protocol):
@@ -171,6 +177,54 @@ class Drafts(Protocol):
     async def close_open(self, account_id: int, now: datetime) -> None: ...
 
 
+class Surveys(Protocol):
+    """Questionnaires and menu rounds, residents' progress and responses."""
+
+    async def add(self, survey: Survey, now: datetime) -> int: ...
+    async def get(self, survey_id: int, *, lock: bool = False) -> Survey: ...
+    async def close(self, survey_id: int, now: datetime) -> None: ...
+    async def of_community(self, community_id: int) -> list[Survey]: ...
+    async def open_in(self, community_ids: Sequence[int], now: datetime) -> list[Survey]:
+        """The surveys of these communities open at `now`, newest first."""
+        ...
+
+    async def progress(self, survey_id: int, account_id: int) -> dict[str, Any] | None: ...
+    async def save_progress(
+        self, survey_id: int, account_id: int, owner_key: str, data: dict[str, Any], now: datetime
+    ) -> None: ...
+    async def drop_progress(self, survey_id: int, account_id: int) -> None: ...
+    async def add_response(self, survey_id: int, response: StoredResponse) -> int: ...
+    async def responses(self, survey_id: int) -> list[StoredResponse]:
+        """Every response in the order submitted (named: all of them, the latest of an owner counts)."""
+        ...
+
+    async def latest_of(self, survey_id: int, owner_key: str) -> StoredResponse | None: ...
+    async def mark_answered(self, survey_id: int, owner_key: str) -> bool:
+        """Record that an owner answered an anonymous questionnaire; False if they already had."""
+        ...
+
+    async def answered(self, survey_id: int, owner_key: str) -> bool: ...
+    async def counts(self, survey_id: int) -> int:
+        """How many owners have responded."""
+        ...
+
+    async def catalogue(self, community_id: int) -> dict[str, Any] | None:
+        """The community's current catalogue (Catalogue.as_dict), None when it has none of its own."""
+        ...
+
+    async def save_catalogue(self, community_id: int, data: dict[str, Any], created_by: str, now: datetime) -> int: ...
+
+
+class Projects(Protocol):
+    async def add(self, data: dict[str, Any], community_id: int, name: str, created_by: str, now: datetime) -> int: ...
+    async def get(self, project_id: int, *, lock: bool = False) -> dict[str, Any]:
+        """The stored Project.as_dict() with its id; NotFoundError if there is none."""
+        ...
+
+    async def save(self, project_id: int, data: dict[str, Any], now: datetime) -> None: ...
+    async def of_community(self, community_id: int) -> list[tuple[int, str]]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction per use case: `async with uow:` ... `await uow.commit()`; otherwise rolled back."""
 
@@ -186,6 +240,8 @@ class UnitOfWork(Protocol):
     jobs: JobRuns
     objections: Objections
     drafts: Drafts
+    surveys: Surveys
+    projects: Projects
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
