@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
 
-__all__ = ["BindingCb", "CommunityCb", "DraftCb", "LangCb", "ObjectionCb", "VoteCb", "WorkCb"]
+__all__ = [
+    "BindingCb",
+    "CommunityCb",
+    "DraftCb",
+    "LangCb",
+    "MenuCb",
+    "ObjectionCb",
+    "ProjectCb",
+    "QuestionCb",
+    "SurveyCb",
+    "VoteCb",
+    "WorkCb",
+]
 
 
 class VoteCb(CallbackData, prefix="v"):
@@ -58,3 +70,39 @@ class ObjectionCb(CallbackData, prefix="o"):
 
 class CommunityCb(CallbackData, prefix="c"):
     community_id: int
+
+
+class SurveyCb(CallbackData, prefix="s"):
+    """A worker's action on a questionnaire or menu round of their community (`action`: results, close,
+    ...); the role is checked again on every press."""
+
+    action: str
+    survey_id: int
+    value: str = ""
+
+
+class QuestionCb(CallbackData, prefix="q"):
+    """A resident answering questionnaire `survey_id`: `action` open, answer, back, review, submit, ...;
+    `question` is the question's place in the questionnaire, `value` an option's place (never texts)."""
+
+    action: str
+    survey_id: int
+    question: int = -1
+    value: str = ""
+
+
+class MenuCb(CallbackData, prefix="m"):
+    """A resident ticking items of menu round `survey_id`: `action` open, toggle, submit, ...;
+    `item` is the item's place in the round's catalogue (never its text)."""
+
+    action: str
+    survey_id: int
+    item: int = -1
+
+
+class ProjectCb(CallbackData, prefix="p"):
+    """A worker's action on a renovation project (card, start a stage, notice, refreeze, abandon)."""
+
+    action: str
+    project_id: int
+    value: str = ""

@@ -38,6 +38,8 @@ MENU = {
     "bindings": N_("👥 Bindings"),
     "manage": N_("🛠 Manage votes"),
     "new_vote": N_("➕ New vote"),
+    "surveys": N_("📝 Questionnaires & menu"),
+    "staff_surveys": N_("📝 Surveys & projects"),
 }
 
 CHOICES = {
@@ -77,9 +79,12 @@ def main_menu(_: Translator, *, bound: bool, worker: bool = False) -> ReplyKeybo
     rows = []
     if bound:
         rows.append([KeyboardButton(text=menu_label(_, "votes")), KeyboardButton(text=menu_label(_, "my"))])
+        rows.append([KeyboardButton(text=menu_label(_, "surveys"))])
     if worker:
         rows.append([KeyboardButton(text=menu_label(_, "manage")), KeyboardButton(text=menu_label(_, "new_vote"))])
-        rows.append([KeyboardButton(text=menu_label(_, "bindings"))])
+        rows.append(
+            [KeyboardButton(text=menu_label(_, "staff_surveys")), KeyboardButton(text=menu_label(_, "bindings"))]
+        )
     rows.append([KeyboardButton(text=menu_label(_, "help")), KeyboardButton(text=menu_label(_, "language"))])
     return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
 

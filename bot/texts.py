@@ -10,18 +10,25 @@ from bot.keyboards import choice_label
 from bot.render import describe_rule, describe_rule_error
 from voting.errors import (
     N_,
+    AlreadyAnsweredError,
+    AnswerError,
     BatchRefusedError,
+    CatalogueError,
     ConflictError,
     DuplicateSubmissionError,
     ExtensionError,
     InviteError,
+    MenuError,
     NotBoundError,
     NotFoundError,
     ObjectionError,
     OutOfScopeError,
     PermissionDeniedError,
+    ProjectError,
+    QuestionnaireError,
     RuleError,
     ScopeError,
+    SurveyError,
     VoteClosedError,
     VoteNotOpenError,
     VoteStateError,
@@ -238,6 +245,19 @@ def describe_error(ctx: BotContext, _: Translator, error: VotingError) -> str:  
         if len(error.problems) > 20:
             lines.append(_("… and {n} more.").format(n=len(error.problems) - 20))
         return "\n".join(lines)
+    if isinstance(error, (SurveyError, MenuError, AnswerError)):
+        return _(error.template).format(**error.params)
+    if isinstance(error, ProjectError):
+        return _(error.template).format(**stage_params(_, error.params))
+    if isinstance(error, AlreadyAnsweredError):
+        return _(
+            "You have already answered this anonymous questionnaire. Anonymous answers are not linked to "
+            "you, so they cannot be changed."
+        )
+    if isinstance(error, QuestionnaireError):
+        return describe_definition_problems(_, error)
+    if isinstance(error, CatalogueError):
+        return describe_catalogue_problems(_, error)
     if isinstance(error, ExtensionError):
         return _(_EXTENSION_REASONS.get(error.reason, _EXTENSION_REASONS["state"]))
     if isinstance(error, ObjectionError):
@@ -271,3 +291,41 @@ def describe_error(ctx: BotContext, _: Translator, error: VotingError) -> str:  
     if isinstance(error, ConflictError):
         return _("Many people are voting right now. Please tap again.")
     return _("That did not work. Please try again, or ask the community worker.")
+
+
+def stage_params(_: Translator, params: dict[str, object]) -> dict[str, object]:
+    """A project refusal's params with stage names (StageKind values) as people say them."""
+    from voting.project import STAGE_TITLES, StageKind
+
+    out = dict(params)
+    for key, value in params.items():
+        if isinstance(value, str) and value in {str(k) for k in StageKind}:
+            out[key] = _(STAGE_TITLES[StageKind(value)])
+    return out
+
+
+def describe_definition_problems(_: Translator, error: QuestionnaireError, limit: int = 20) -> str:
+    """Every problem of a questionnaire definition, where it is, what to fix."""
+    lines = [_("The questionnaire cannot be used. Fix these and send it again:")]
+    for problem in error.problems[:limit]:
+        where = []
+        if problem.row is not None:
+            where.append(_("row {row}").format(row=problem.row))
+        if problem.question:
+            where.append(_("question {id}").format(id=problem.question))
+        if problem.field:
+            where.append(problem.field)
+        text = _(problem.template).format(**problem.params)
+        lines.append(f"• {', '.join(where)}: {text}" if where else f"• {text}")
+    if len(error.problems) > limit:
+        lines.append(_("… and {n} more.").format(n=len(error.problems) - limit))
+    return "\n".join(lines)
+
+
+def describe_catalogue_problems(_: Translator, error: CatalogueError, limit: int = 20) -> str:
+    """Every problem of a catalogue file, where it is, what to fix."""
+    lines = [_("The catalogue cannot be used. Fix these and send it again:")]
+    lines += [f"• {line}" for line in error.lines(_)[:limit]]
+    if len(error.problems) > limit:
+        lines.append(_("… and {n} more.").format(n=len(error.problems) - limit))
+    return "\n".join(lines)
