@@ -111,6 +111,18 @@ class SqlSurveys:
         )
         return [_survey(r) for r in rows]
 
+    async def bound_accounts(self, community_id: int) -> list[tuple[int, str | None, str]]:
+        b, a = t.Binding, t.Account
+        rows = await self._s.execute(
+            select(a.telegram_id, func.coalesce(a.language, a.app_language), b.owner_key)
+            .distinct()
+            .select_from(b)
+            .join(a, a.id == b.account_id)
+            .where(b.community_id == community_id, b.revoked_at.is_(None), a.active.is_(True))
+            .order_by(a.telegram_id)
+        )
+        return [(telegram_id, language, owner_key) for telegram_id, language, owner_key in rows]
+
     async def progress(self, survey_id: int, account_id: int) -> dict[str, Any] | None:
         data = await self._s.scalar(
             select(t.SurveyProgress.data).where(

@@ -188,6 +188,10 @@ class Surveys(Protocol):
         """The surveys of these communities open at `now`, newest first."""
         ...
 
+    async def bound_accounts(self, community_id: int) -> list[tuple[int, str | None, str]]:
+        """Active accounts bound (now) to owners of the community: (telegram id, language, owner key)."""
+        ...
+
     async def progress(self, survey_id: int, account_id: int) -> dict[str, Any] | None: ...
     async def save_progress(
         self, survey_id: int, account_id: int, owner_key: str, data: dict[str, Any], now: datetime

@@ -29,6 +29,7 @@ from voting.errors import (
     RuleError,
     SurveyError,
 )
+from voting.lifecycle import Recipient
 from voting.menu import (
     DEFAULT_MENU_RULE,
     Catalogue,
@@ -76,6 +77,7 @@ __all__ = [
     "staff_survey",
     "submit_menu",
     "submit_questionnaire",
+    "survey_recipients",
 ]
 
 
@@ -399,6 +401,18 @@ class ResidentSurvey:
     @property
     def owner_area(self) -> int:
         return sum(area for _, area in self.units)
+
+
+async def survey_recipients(uow: UnitOfWork, survey_id: int) -> list[Recipient]:
+    """Active accounts bound to owners in the survey's roster, each once, in their language."""
+    async with uow:
+        survey = await uow.surveys.get(survey_id)
+        roster = await uow.rosters.load(survey.roster_version_id)
+        found: dict[int, Recipient] = {}
+        for telegram_id, language, owner_key in await uow.surveys.bound_accounts(survey.community_id):
+            if owner_key in roster.owner_area:
+                found.setdefault(telegram_id, Recipient(telegram_id, language))
+    return list(found.values())
 
 
 async def _bound(uow: UnitOfWork, telegram_id: int) -> tuple[Account, list[tuple[int, str, str]]]:

@@ -7,20 +7,62 @@ the renovation menu (MenuCb, SurveyCb), projects (ProjectCb).
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import Bot, Router
 from aiogram.filters import Command
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.callbacks import MenuCb, ProjectCb, QuestionCb, SurveyCb
 from bot.context import BotContext
 from bot.handlers.staff import user_of
-from bot.i18n import Translator
+from bot.i18n import LOCALES, Translator, translator
 from bot.keyboards import MenuButton, button
+from bot.outbox import Notice, deliver
 from voting import renovation, residents, surveys
 from voting.residents import Role
 from voting.surveys import SurveyKind
 
-__all__ = ["build_surveys_router", "resident_survey_buttons", "staff_survey_list"]
+__all__ = ["announce_survey", "build_surveys_router", "resident_survey_buttons", "staff_survey_list"]
+
+
+def _announcement(ctx: BotContext, _: Translator, survey: surveys.Survey, *, group: bool) -> str:
+    if survey.kind is SurveyKind.QUESTIONNAIRE:
+        head = _("📝 New questionnaire: {title}").format(title=survey.title)
+        how = (
+            _("Owners answer in a private chat with this bot: 📝 Questionnaires & menu.")
+            if group
+            else _("Tap below to answer, step by step; you can stop and come back later.")
+        )
+    else:
+        head = _("🛒 Renovation menu: {title}").format(title=survey.title)
+        how = (
+            _("Owners tick the items they want in a private chat with this bot: 📝 Questionnaires & menu.")
+            if group
+            else _("Tap below to tick the items you want; you see your estimated share as you go.")
+        )
+    until = _("Open until {time} (Beijing time).").format(time=ctx.local(survey.closes_at))
+    return "\n".join((head, until, how))
+
+
+async def announce_survey(ctx: BotContext, bot: Bot, survey: surveys.Survey) -> int:
+    """Tell the bound owners in the survey's roster (in their language) and the owners' group that a
+    questionnaire or menu round has opened; the number of residents told."""
+    people = await surveys.survey_recipients(ctx.uow(), survey.id)
+    notices = []
+    for person in people:
+        locale = person.language if person.language in LOCALES else ctx.default_locale
+        _ = translator(locale)
+        if survey.kind is SurveyKind.QUESTIONNAIRE:
+            data, label = QuestionCb(action="open", survey_id=survey.id).pack(), _("📝 Answer")
+        else:
+            data, label = MenuCb(action="open", survey_id=survey.id).pack(), _("🛒 Choose items")
+        markup = InlineKeyboardMarkup(inline_keyboard=[[button(label, data)]])
+        notices.append(Notice(person.telegram_id, _announcement(ctx, _, survey, group=False), markup))
+    async with ctx.uow() as uow:
+        group = await uow.communities.group_chat(survey.community_id)
+    if group is not None:
+        notices.append(Notice(group, _announcement(ctx, translator(ctx.default_locale), survey, group=True)))
+    await deliver(bot, notices)
+    return len(people)
 
 
 def resident_survey_buttons(_: Translator, seen: list[surveys.ResidentSurvey]) -> InlineKeyboardMarkup:
