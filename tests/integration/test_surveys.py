@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -260,3 +261,49 @@ async def test_a_baoding_project_runs_its_stages_in_order_on_one_roster(engine: 
     assert view.project.stage(StageKind.ACCEPTANCE).status is StageStatus.PASSED
     assert view.next.action == "done"
     assert view.project.stage(StageKind.ACCEPTANCE).current.instrument is Instrument.QUESTIONNAIRE
+
+
+async def test_a_hangzhou_plan_is_publicly_noticed_five_working_days_before_acceptance(engine: AsyncEngine) -> None:
+    uow = UnitOfWorkFactory(engine)
+    community = await _community(uow)
+    project = await renovation.create_project(uow(), WORKER, community, "下城改造", "hangzhou-xiacheng", T0)
+    motion = Vote(
+        community, "改造意愿", "是否同意改造", preset("civil-code-major"), Scope(), T0, T0 + timedelta(days=7)
+    )
+    _p, vote_id = await renovation.start_vote_stage(uow(), WORKER, project.id, StageKind.WILLINGNESS, motion, T0)
+    await _finish_vote(uow, vote_id, ["101", "102", "201"], T0)
+    catalogue = (await surveys.current_catalogue(uow(), WORKER, community))[0]
+    menu = surveys.menu_survey(community, "菜单", catalogue, T0 + timedelta(days=7), "worker:900")
+    _p, round_ = await renovation.start_survey_stage(uow(), WORKER, project.id, StageKind.MENU, menu, T0)
+    seen = await surveys.resident_survey(uow(), P1, round_.id)
+    await surveys.submit_menu(uow(), seen, [], T0)
+    await surveys.close_survey(uow(), WORKER, round_.id, T0 + timedelta(hours=1))
+    later = T0 + timedelta(hours=2)  # Monday 2026-11-23, 11:00 in Beijing
+    _p, plan_vote_id = await renovation.plan_to_vote(uow(), WORKER, project.id, later + timedelta(days=7), later)
+    async with uow() as u:
+        assert (await u.votes.get(plan_vote_id)).rule.name == "hangzhou-xiacheng"
+    await _finish_vote(uow, plan_vote_id, ["101", "102", "201"], later)
+
+    view = await renovation.project_view(uow(), WORKER, project.id, later)
+    assert view.project.stage(StageKind.PLAN_APPROVAL).status is StageStatus.PASSED
+    assert view.next.action == "post_notice"
+    check = surveys.questionnaire_survey(
+        community, renovation.stage_questionnaire(StageKind.ACCEPTANCE), later + timedelta(days=30), "worker:900"
+    )
+    with pytest.raises(ProjectError) as not_posted:
+        await renovation.start_survey_stage(uow(), WORKER, project.id, StageKind.ACCEPTANCE, check, later)
+    assert not_posted.value.code == "notice_not_posted"
+    await renovation.notice_project(
+        uow(), WORKER, project.id, StageKind.PLAN_APPROVAL, later, ZoneInfo("Asia/Shanghai")
+    )
+    view = await renovation.project_view(uow(), WORKER, project.id, later + timedelta(days=4))
+    assert view.next.action == "wait_notice"
+    with pytest.raises(ProjectError) as running:  # Friday: four working days have passed, not five
+        await renovation.start_survey_stage(
+            uow(), WORKER, project.id, StageKind.ACCEPTANCE, check, later + timedelta(days=4)
+        )
+    assert running.value.code == "notice_running"
+    # Posted on a Monday, the notice runs Tuesday to the next Monday (five whole working days).
+    tuesday = later + timedelta(days=8)
+    _p, started = await renovation.start_survey_stage(uow(), WORKER, project.id, StageKind.ACCEPTANCE, check, tuesday)
+    assert started.roster_version_id == project.roster_version
