@@ -22,19 +22,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiogram import Bot
+from aiogram.types import InlineKeyboardMarkup
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from bot.broadcast import BroadcastReport
+from bot.callbacks import ProjectCb
 from bot.charts import result_png
 from bot.context import BotContext
 from bot.i18n import translator
-from bot.keyboards import object_button, open_vote_markup
+from bot.keyboards import button, object_button, open_vote_markup
 from bot.notices import announce_text, checkpoint_text, reminder_text, result_html
 from bot.outbox import Notice, ProgressSpec, deliver
-from voting import lifecycle, services
+from voting import lifecycle, renovation, services
 from voting.errors import N_, VotingError
 from voting.lifecycle import Recipient
+from voting.project import STAGE_TITLES
 from voting.residents import Role
 from voting.schedule import Job, JobKind, add_working_days, due_and_next, jobs_for
 from voting.votes import Vote, VoteStatus
@@ -51,6 +54,8 @@ OPEN_FAILED = N_(
     "Vote #{id} “{title}” could not open at its time: {error}. Check its scope against the roster; "
     "launch it again if needed."
 )
+STAGE_PASSED = N_("🏗 “{project}”: the {stage} stage has passed. The project card shows what comes next.")
+STAGE_FAILED = N_("🏗 “{project}”: the {stage} stage has not passed. The project card shows the result and the options.")
 BLOCKED = N_(
     "The objection period of “{title}” is over, but {n} objection(s) are still open. "
     "Resolve them with /objections; the final result is signed when none is left."
@@ -179,6 +184,26 @@ class VoteJobs:
             await self._checkpoint(vote, "daily")
         elif job.kind in (JobKind.PUBLISH, JobKind.PUBLISH_FINAL):
             await self._publish(vote.id, "preliminary" if job.kind is JobKind.PUBLISH else "final")
+            if job.kind is JobKind.PUBLISH_FINAL:
+                await self._settle_projects(vote)
+
+    async def _settle_projects(self, vote: Vote) -> None:
+        """A final result may decide a renovation project's stage: record it and tell the workers."""
+        settled = await renovation.settle_projects(self.ctx.uow(), vote.community_id, self.ctx.now())
+        if not settled:
+            return
+        async with self.ctx.uow() as uow:
+            workers = await uow.roles.holders(vote.community_id, Role.WORKER)
+        notices = []
+        for project, stage, passed in settled:
+            for worker in workers:
+                _ = translator(self._locale(worker))
+                template = STAGE_PASSED if passed else STAGE_FAILED
+                text = _(template).format(project=project.name, stage=_(STAGE_TITLES[stage]))
+                card = ProjectCb(action="card", project_id=project.id).pack()
+                markup = InlineKeyboardMarkup(inline_keyboard=[[button(_("🏗 Open the project"), card)]])
+                notices.append(Notice(worker.telegram_id, text, markup))
+        await self.send(notices)
 
     async def _finalize(self, vote: Vote, job: Job) -> None:
         outcome = await lifecycle.finalize_when_due(self.ctx.uow(), vote.id, self.ctx.now(), self.ctx.signing_key())

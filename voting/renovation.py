@@ -56,6 +56,7 @@ __all__ = [
     "plan_to_vote",
     "project_view",
     "refreeze_project",
+    "settle_projects",
     "stage_questionnaire",
     "start_survey_stage",
     "start_vote_stage",
@@ -216,6 +217,24 @@ async def project_view(uow: UnitOfWork, telegram_id: int, project_id: int, now: 
         number = await uow.rosters.version_number(synced.roster_version)
         await uow.commit()
     return ProjectView(synced, next_step(synced, now=now), number)
+
+
+async def settle_projects(uow: UnitOfWork, community_id: int, now: datetime) -> list[tuple[Project, StageKind, bool]]:
+    """Record every running stage of the community's projects whose instrument has finished (the
+    scheduler calls this when a vote's final result is out): (project, stage, passed) for each."""
+    settled: list[tuple[Project, StageKind, bool]] = []
+    async with uow:
+        for project_id, _name in await uow.projects.of_community(community_id):
+            project = await _load(uow, project_id, lock=True)
+            synced = await _sync(uow, project, now)
+            if synced == project:
+                continue
+            await _save(uow, synced, now)
+            for before, after in zip(project.stages, synced.stages, strict=True):
+                if before.status is StageStatus.RUNNING and after.status is not StageStatus.RUNNING:
+                    settled.append((synced, after.kind, after.status is StageStatus.PASSED))
+        await uow.commit()
+    return settled
 
 
 async def _worker_project(uow: UnitOfWork, telegram_id: int, project_id: int, now: datetime) -> Project:

@@ -24,6 +24,7 @@ from tests.e2e.test_worker_e2e import (
     _buttons,
     _file,
     _press,
+    _said,
     _say,
     _send_file,
     _tap,
@@ -136,7 +137,11 @@ async def test_a_baoding_project_goes_through_its_stages_with_a_failed_willingne
     vote_id = project.stage(StageKind.WILLINGNESS).ref_id
     await jobs.run_due()  # opens it and announces it
     await _vote_all(box, vote_id, [owners["1-1-101"], owners["1-1-102"], owners["1-1-201"]])
+    before = len(box.api.messages(w))
     await _to_final(box, clock, vote_id)
+    told = ZH("🏗 “{project}”: the {stage} stage has not passed. The project card shows the result and the options.")
+    stage = ZH("Willingness to renovate")
+    await _said(box, w, before, told.format(project=name, stage=stage))  # the final result decided the stage
     card = await _card(box, project.id)
     assert ZH("❌ not passed") in card["text"] and "60.0%" in card["text"]  # 3 of 5 owners
     assert "200.00" in card["text"] and "50.0%" in card["text"]
