@@ -27,7 +27,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from bot.broadcast import BroadcastReport
-from bot.callbacks import ProjectCb
+from bot.callbacks import ProjectCb, SurveyCb
 from bot.charts import result_png
 from bot.context import BotContext
 from bot.i18n import translator
@@ -54,6 +54,8 @@ OPEN_FAILED = N_(
     "Vote #{id} “{title}” could not open at its time: {error}. Check its scope against the roster; "
     "launch it again if needed."
 )
+SURVEY_CLOSED = N_("📝 “{title}” has closed: {n} owners answered.")
+SURVEY_LOOKBACK = timedelta(days=7)
 STAGE_PASSED = N_("🏗 “{project}”: the {stage} stage has passed. The project card shows what comes next.")
 STAGE_FAILED = N_("🏗 “{project}”: the {stage} stage has not passed. The project card shows the result and the options.")
 BLOCKED = N_(
@@ -138,6 +140,7 @@ class VoteJobs:
                     except Exception:  # one failing job must not stop the others; it is retried at the next wake
                         log.exception("job %s failed", job.key)
                     ran.append(job.key)
+            upcoming = min(filter(None, (upcoming, await self._survey_closings(ran))), default=None)
             self.history += ran
             delay = self.safety_interval.total_seconds()
             if upcoming is not None:
@@ -185,15 +188,49 @@ class VoteJobs:
         elif job.kind in (JobKind.PUBLISH, JobKind.PUBLISH_FINAL):
             await self._publish(vote.id, "preliminary" if job.kind is JobKind.PUBLISH else "final")
             if job.kind is JobKind.PUBLISH_FINAL:
-                await self._settle_projects(vote)
+                await self._settle_projects(vote.community_id)
 
-    async def _settle_projects(self, vote: Vote) -> None:
-        """A final result may decide a renovation project's stage: record it and tell the workers."""
-        settled = await renovation.settle_projects(self.ctx.uow(), vote.community_id, self.ctx.now())
+    async def _survey_closings(self, ran: list[str]) -> datetime | None:
+        """Questionnaires and menu rounds that have closed (deadline or early close) in the last week:
+        once each, the workers hear how many answered and a project stage it ran is recorded.
+        Returns the next deadline of an open one, to wake up for it."""
+        now = self.ctx.now()
+        async with self.ctx.uow() as uow:
+            recent = await uow.surveys.recent(now - SURVEY_LOOKBACK)
+        upcoming = min((s.closes_at for s in recent if not s.is_closed(now)), default=None)
+        for survey in (s for s in recent if s.is_closed(now)):
+            key = f"survey-closed:{survey.id}"
+            async with self.ctx.uow() as uow:
+                if await uow.jobs.done([key]):
+                    continue
+            if not await self._claim(key):
+                continue
+            ran.append(key)
+            try:
+                async with self.ctx.uow() as uow:
+                    answered = await uow.surveys.counts(survey.id)
+                    workers = await uow.roles.holders(survey.community_id, Role.WORKER)
+                results = SurveyCb(action="results", survey_id=survey.id).pack()
+                notices = []
+                for worker in workers:
+                    _ = translator(self._locale(worker))
+                    text = _(SURVEY_CLOSED).format(title=survey.title, n=answered)
+                    markup = InlineKeyboardMarkup(inline_keyboard=[[button(_("📊 Results"), results)]])
+                    notices.append(Notice(worker.telegram_id, text, markup))
+                await self.send(notices)
+                await self._settle_projects(survey.community_id)
+            except Exception:  # the results stay one tap away; the project card records the stage when viewed
+                log.exception("survey %s closing notice failed", survey.id)
+        return upcoming
+
+    async def _settle_projects(self, community_id: int) -> None:
+        """A final result or a closed survey may decide a renovation project's stage: record it and
+        tell the workers."""
+        settled = await renovation.settle_projects(self.ctx.uow(), community_id, self.ctx.now())
         if not settled:
             return
         async with self.ctx.uow() as uow:
-            workers = await uow.roles.holders(vote.community_id, Role.WORKER)
+            workers = await uow.roles.holders(community_id, Role.WORKER)
         notices = []
         for project, stage, passed in settled:
             for worker in workers:

@@ -96,6 +96,15 @@ class SqlSurveys:
         )
         return [_survey(r) for r in rows]
 
+    async def recent(self, since: datetime) -> list[Survey]:
+        """Surveys open at `since` or later: their deadline, or an early close, is not before it."""
+        rows = await self._s.scalars(
+            select(t.Survey)
+            .where(((t.Survey.closed_at.is_(None)) & (t.Survey.closes_at >= since)) | (t.Survey.closed_at >= since))
+            .order_by(t.Survey.id)
+        )
+        return [_survey(r) for r in rows]
+
     async def open_in(self, community_ids: Sequence[int], now: datetime) -> list[Survey]:
         if not community_ids:
             return []
