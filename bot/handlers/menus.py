@@ -55,6 +55,7 @@ from voting.surveys import SurveyKind
 
 __all__ = ["build_menus_router", "catalogue_toml", "catalogue_xlsx"]
 
+MESSAGE_LIMIT = 4000
 MAX_CATALOGUE_FILE = 2 * 1024 * 1024
 SHEET_FILES = (".csv", ".xlsx")
 EDIT_KINDS = ("catalogue-edit", "menu-round")
@@ -177,6 +178,22 @@ def catalogue_xlsx(catalogue: Catalogue) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+async def send_long(bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Send a text longer than one message (4096 characters) in pieces cut at line ends; the buttons
+    go with the last piece."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        if current and len(current) + 1 + len(line) > MESSAGE_LIMIT:
+            pieces.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line[:MESSAGE_LIMIT]
+    pieces.append(current)
+    for piece in pieces[:-1]:
+        await bot.send_message(chat_id, piece)
+    await bot.send_message(chat_id, pieces[-1], reply_markup=markup)
 
 
 def _end_of_day_in(ctx: BotContext, days: int) -> datetime:
@@ -320,7 +337,7 @@ def build_menus_router() -> Router:
     async def _show_catalogue(ctx: BotContext, bot: Bot, _: Translator, user: int, chat_id: int) -> None:
         community_id, _name, _held = await residents.acting_community(ctx.uow(), user, (Role.WORKER, Role.AUDITOR))
         catalogue, own = await surveys.current_catalogue(ctx.uow(), user, community_id)
-        await bot.send_message(chat_id, catalogue_text(_, catalogue, own), reply_markup=_catalogue_buttons(_))
+        await send_long(bot, chat_id, catalogue_text(_, catalogue, own), _catalogue_buttons(_))
 
     async def _current(ctx: BotContext, user: int) -> tuple[int, Catalogue]:
         community_id, _name, _held = await residents.acting_community(ctx.uow(), user, (Role.WORKER, Role.AUDITOR))
@@ -335,12 +352,13 @@ def build_menus_router() -> Router:
         ctx: BotContext, bot: Bot, _: Translator, user: int, chat_id: int, community_id: int, catalogue: Catalogue
     ) -> None:
         await surveys.save_catalogue(ctx.uow(), user, community_id, catalogue, ctx.now())
-        await bot.send_message(
+        await send_long(
+            bot,
             chat_id,
             _("Saved as the community's catalogue. New menu rounds use it; running rounds keep theirs.")
             + "\n\n"
             + catalogue_text(_, catalogue, True),
-            reply_markup=_catalogue_buttons(_),
+            _catalogue_buttons(_),
         )
 
     def _item_at(catalogue: Catalogue, value: str) -> tuple[int, MenuItem]:
@@ -514,11 +532,13 @@ def build_menus_router() -> Router:
             ],
             2,
         )
-        await message.answer(
+        await send_long(
+            bot,
+            message.chat.id,
             _("Catalogue preview ({n} items). Nothing is saved until you tap ✔.").format(n=len(catalogue.items))
             + "\n\n"
             + catalogue_text(_, catalogue, None),
-            reply_markup=markup,
+            markup,
         )
 
     @router.callback_query(SurveyCb.filter(F.action.in_({"cat_save", "cat_drop"})))
@@ -652,14 +672,16 @@ def build_menus_router() -> Router:
         survey = seen.survey
         now = ctx.now()
         if survey.is_closed(now):
-            await query.answer()
-            await edit(
-                query,
+            closed = (
                 _("🛒 {title}").format(title=survey.title)
                 + "\n"
-                + _("This menu round has closed; choices are no longer taken."),
-                None,
+                + _("This menu round has closed; choices are no longer taken.")
             )
+            if callback_data.action == "open":  # keep the announcement; say it in a new message
+                await bot.send_message(chat_of(query), closed)
+            else:  # the ticking card itself: no more buttons
+                await edit(query, closed, None)
+            await query.answer()
             return
         catalogue = survey.catalogue()
         ids = [i for i in _chosen(seen) if i in {item.id for item in catalogue.items}]
@@ -710,9 +732,7 @@ def build_menus_router() -> Router:
 
     async def _results(ctx: BotContext, bot: Bot, _: Translator, user: int, chat_id: int, survey_id: int) -> None:
         outcome = await surveys.menu_outcome(ctx.uow(), user, survey_id)
-        await bot.send_message(
-            chat_id, results_text(ctx, _, outcome), reply_markup=results_buttons(ctx, _, outcome.survey)
-        )
+        await send_long(bot, chat_id, results_text(ctx, _, outcome), results_buttons(ctx, _, outcome.survey))
 
     @router.callback_query(
         SurveyCb.filter(F.action.in_({"results", "m_csv", "m_xlsx", "m_close", "m_close_ok", "m_vote"}))

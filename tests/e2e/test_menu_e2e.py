@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -30,6 +31,7 @@ from tests.e2e.test_worker_e2e import (
     _send_file,
     _tap,
 )
+from voting.menu import default_catalogue
 from voting.surveys import SurveyKind
 
 box = test_worker_e2e.box  # the fixture: a sandbox with the demo community and its clock
@@ -136,6 +138,10 @@ async def test_a_menu_round_from_catalogue_to_the_plan_vote(box: Sandbox) -> Non
     card = await _press(box, RESIDENT, told, ZH("🛒 Choose items"), "¥")
     assert "1-1-101" in card["text"] and "62.35" in card["text"]
     assert "🔒 楼道整治" in [t for t, _d in _buttons(card)]
+    locked = next(d for t, d in _buttons(card) if t == "🔒 楼道整治")
+    update = box.api.user_presses(RESIDENT, card["message_id"], locked)
+    answer = await wait_for(lambda: box.api.callback_answers.get(update["callback_query"]["id"]))
+    assert answer["show_alert"] and answer["text"] == ZH("This item is required: it is always in.")
     card = await _tap(box, RESIDENT, card, "⬜ 加装电梯")
     card = await _tap(box, RESIDENT, card, "⬜ 智能快递柜")
     assert "☑ 智能快递柜" in [t for t, _d in _buttons(card)]
@@ -192,8 +198,79 @@ async def test_a_menu_round_from_catalogue_to_the_plan_vote(box: Sandbox) -> Non
     assert "art. 278" in _buttons(ask_rule)[0][0]  # the default, first
     ask_days = await _press(box, w, ask_rule, "art. 278", ZH("Rule: {rule}. When does the vote close?")[-10:])
     launched_vote = await _press(box, w, ask_days, ZH("In {n} days, 20:00").format(n=7), "#")
+    # A resident coming back after the close is told so.
+    await _press(
+        box, RESIDENT, done, ZH("✏ Change my choice"), ZH("This menu round has closed; choices are no longer taken.")
+    )
     async with box.ctx.uow() as uow:
         vote = (await uow.votes.of_community(box.demo.community_id))[-1]
     assert f"#{vote.id}" in launched_vote["text"]
     assert vote.rule.name == "civil-code-major" and vote.roster_version_id == survey.roster_version_id
     assert "加装电梯" in vote.text and "楼道整治" in vote.text and "外墙保温" not in vote.text
+
+
+async def _stored(box: Sandbox) -> dict[str, Any]:
+    async with box.ctx.uow() as uow:
+        stored = await uow.surveys.catalogue(box.demo.community_id)
+    assert stored is not None
+    return stored
+
+
+async def _document_after(box: Sandbox, user: int, before: int) -> dict[str, Any]:
+    found = await wait_for(
+        lambda: next((m for m in box.api.messages(user)[before:] if "document" in m), None), what="a document"
+    )
+    assert isinstance(found, dict)
+    return found
+
+
+async def _press_for_document(box: Sandbox, user: int, message: dict[str, Any], label: str) -> bytes:
+    before = len(box.api.messages(user))
+    data = next(d for t, d in _buttons(message) if label in t)
+    box.api.user_presses(user, message["message_id"], data)
+    return _file(box, await _document_after(box, user, before))
+
+
+async def test_a_worker_downloads_reuploads_and_edits_the_catalogue(box: Sandbox) -> None:
+    w = WORKER_ID
+    shown = await _say(box, w, "/catalogue", "📚")
+    assert _buttons(shown)
+    toml_text = (await _press_for_document(box, w, shown, ZH("⬇ TOML"))).decode()
+    assert "[[items]]" in toml_text and 'cost = "600000.00"' in toml_text
+    sheet = await _press_for_document(box, w, shown, ZH("⬇ XLSX"))
+
+    # Without "⬆ Upload a catalogue" a CSV is a roster, as before.
+    roster = (Path(__file__).resolve().parents[2] / "bot" / "examples" / "community.csv").read_bytes()
+    await _send_file(box, w, roster, "community.csv", ZH("Roster preview:"))
+
+    # The downloaded sheet uploaded again is the same catalogue.
+    ask = await _press(box, w, shown, ZH("⬆ Upload a catalogue"), "XLSX")
+    assert ask
+    bad = "id,class,name,cost,share_per_m2\nA1,basic,路面,abc,1\nA2,nope,绿化,100,1\n".encode()
+    refused = await _send_file(
+        box, w, bad, "menu.csv", ZH("The catalogue cannot be used. Fix these and send it again:")
+    )
+    assert "abc" in refused["text"] and "nope" in refused["text"]
+    await _press(box, w, shown, ZH("⬆ Upload a catalogue"), "XLSX")
+    preview = await _send_file(box, w, sheet, "catalogue.xlsx", ZH("Nothing is saved until you tap ✔.")[:8])
+    saved = await _press(box, w, preview, ZH("✔ Save as the catalogue"), ZH("This is the community's own catalogue."))
+    async with box.ctx.uow() as uow:
+        stored = await uow.surveys.catalogue(box.demo.community_id)
+    assert stored is not None and stored["items"] == default_catalogue().as_dict()["items"]
+
+    # Edit item 1: its cost (a bad value asked again), then required off, then remove it.
+    pick = await _press(box, w, saved, ZH("✏ Edit an item"), "?")
+    fields = await _press(box, w, pick, "1", "1.")
+    await _press(box, w, fields, ZH("💰 Cost"), "120000")
+    await _say(box, w, "十二元", ZH("Write an amount in yuan with at most two decimals, e.g. 120000 or 12.5."))
+    saved = await _say(box, w, "12.5", ZH("This is the community's own catalogue."))
+    first = (await _stored(box))["items"][0]
+    assert first["cost_fen"] == 1250 and first["required"] is True
+    pick = await _press(box, w, saved, ZH("✏ Edit an item"), "?")
+    fields = await _press(box, w, pick, "1", "1.")
+    saved = await _press(box, w, fields, ZH("🔓 Make it optional"), ZH("This is the community's own catalogue."))
+    pick = await _press(box, w, saved, ZH("✏ Edit an item"), "?")
+    fields = await _press(box, w, pick, "1", "1.")
+    await _press(box, w, fields, ZH("🗑 Remove"), ZH("This is the community's own catalogue."))
+    items = (await _stored(box))["items"]
+    assert len(items) == len(default_catalogue().items) - 1 and items[0]["id"] != first["id"]
