@@ -36,7 +36,7 @@ from voting.surveys import SurveyKind
 
 box = test_worker_e2e.box  # the fixture: a sandbox with the demo community and its clock
 
-EN_ = "Your estimated share: ¥{amount}"
+SHARE = "Your estimated share: ¥{amount}"  # the msgid of the live line
 
 CATALOGUE = """
 name = "幸福里改造菜单"
@@ -91,10 +91,6 @@ def _expected_share() -> str:
     return f"{total // 100}.{total % 100:02d}"
 
 
-def _message(box: Sandbox, user: int, message_id: int) -> dict[str, Any]:
-    return next(m for m in box.api.messages(user) if m["message_id"] == message_id)
-
-
 async def test_a_menu_round_from_catalogue_to_the_plan_vote(box: Sandbox) -> None:
     w = WORKER_ID
     assert _expected_share() == "1044.34"
@@ -146,11 +142,11 @@ async def test_a_menu_round_from_catalogue_to_the_plan_vote(box: Sandbox) -> Non
     card = await _tap(box, RESIDENT, card, "⬜ 智能快递柜")
     assert "☑ 智能快递柜" in [t for t, _d in _buttons(card)]
     card = await _tap(box, RESIDENT, card, "☑ 智能快递柜")
-    assert ZH(EN_).format(amount=_expected_share()) in card["text"]
+    assert ZH(SHARE).format(amount=_expected_share()) in card["text"]
     assert [t for t, _d in _buttons(card) if t.startswith("☑")] == ["☑ 加装电梯"]
     # Leaving and coming back keeps the ticks (kept as progress).
     again = await _press(box, RESIDENT, told, ZH("🛒 Choose items"), "¥")
-    assert ZH(EN_).format(amount="1044.34") in again["text"]
+    assert ZH(SHARE).format(amount="1044.34") in again["text"]
     done = await _tap(box, RESIDENT, again, ZH("✔ Submit my choice"))
     assert "✅" in done["text"] and "1044.34" in done["text"]
 
