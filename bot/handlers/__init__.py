@@ -7,6 +7,7 @@ from aiogram import Router
 from bot.context import BotContext
 from bot.handlers.conversation import build_conversation_router
 from bot.handlers.errors import build_errors_router
+from bot.handlers.questionnaires import build_questionnaires_router
 from bot.handlers.resident import build_fallback_router, build_resident_router
 from bot.handlers.staff import build_group_router, build_staff_router
 from bot.handlers.surveys import build_surveys_router
@@ -23,6 +24,7 @@ def build_root_router(ctx: BotContext) -> Router:
         build_group_router(),  # in a group: /group, and nothing else
         build_staff_router(),
         build_surveys_router(),
+        build_questionnaires_router(),
         build_conversation_router(),  # typed text goes to an open conversation before anything else
         build_resident_router(),
         build_votes_router(),
