@@ -404,7 +404,7 @@ def _not_a_questionnaire(exc: QuestionnaireError) -> bool:
 
 def _how_to(_: Translator) -> str:
     return _(
-        "New questionnaire. Send its definition as a TOML file (like the example below: questionnaire.toml, "
+        "New questionnaire. Send its definition as a TOML file (like the example questionnaire.toml: "
         "with one [[questions]] table per question, conditions as show_if and a [satisfaction] table) or as an "
         "XLSX with the columns id, type, text, options, required, min, max, show_if. "
         "Or tap “🧙 Build it here” to make a simple one step by step. /cancel to stop."
@@ -785,15 +785,14 @@ def build_questionnaires_router() -> Router:
     async def _start_file(ctx: BotContext, bot: Bot, _: Translator, user: int, chat_id: int) -> None:
         community_id, _name, _held = await residents.acting_community(ctx.uow(), user)
         draft = await drafts.start_draft(ctx.uow(), user, community_id, FILE_DRAFT, {}, ctx.now())
-        wizard = button(
-            _("🧙 Build it here"), DraftCb(draft_id=draft.id, action="set", value="wizard", step="file").pack()
+
+        def cb(value: str) -> str:
+            return DraftCb(draft_id=draft.id, action="set", value=value, step="file").pack()
+
+        markup = InlineKeyboardMarkup(
+            inline_keyboard=[[button(_("🧙 Build it here"), cb("wizard")), button(_("📄 Example file"), cb("example"))]]
         )
-        await bot.send_document(
-            chat_id,
-            BufferedInputFile(EXAMPLE_FILE.read_bytes(), filename="questionnaire.toml"),
-            caption=_how_to(_),
-            reply_markup=InlineKeyboardMarkup(inline_keyboard=[[wizard]]),
-        )
+        await bot.send_message(chat_id, _how_to(_), reply_markup=markup)
 
     @router.message(Command("newquestionnaire"))
     async def new_questionnaire_command(message: Message, bot: Bot, ctx: BotContext, _: Translator) -> None:
@@ -848,7 +847,11 @@ def build_questionnaires_router() -> Router:
         except VotingError:
             await query.answer(_("This step is finished or was replaced by a newer one."), show_alert=True)
             return
-        if draft.kind == FILE_DRAFT and callback_data.value == "wizard":
+        if draft.kind == FILE_DRAFT and callback_data.value == "example":
+            await query.answer()
+            example = BufferedInputFile(EXAMPLE_FILE.read_bytes(), filename="questionnaire.toml")
+            await bot.send_document(chat_id, example, caption=_("An example: send it back as it is, or edit it first."))
+        elif draft.kind == FILE_DRAFT and callback_data.value == "wizard":
             await query.answer()
             wizard = await drafts.start_draft(
                 ctx.uow(), user, draft.community_id, WIZARD_DRAFT, {"step": "title", "questions": []}, ctx.now()

@@ -17,6 +17,7 @@ from bot.i18n import translator
 from bot.sandbox.run import Sandbox, start_sandbox
 from bot.sandbox.seed import WORKER_ID
 from tests.botkit import SettableClock, fresh_db, wait_for
+from tests.e2e.test_worker_e2e import EXAMPLE as EXAMPLE_ROSTER
 from tests.e2e.test_worker_e2e import RESIDENT, _bind, _bot_messages, _buttons, _file, _said, _say, _send_file, _tap
 from voting.surveys import SurveyKind
 
@@ -60,7 +61,11 @@ async def test_a_questionnaire_from_file_to_results_over_a_restart(box: Sandbox)
     # The worker asks for a new questionnaire from the survey list and sends the example file.
     listing = await _say(box, w, "/projects", "")
     how = await _press_new(box, w, listing, ZH("➕ Questionnaire"), "TOML")
-    assert how["document"]["file_name"] == "questionnaire.toml"
+    example = await _press_new(
+        box, w, how, ZH("📄 Example file"), ZH("An example: send it back as it is, or edit it first.")
+    )
+    assert example["document"]["file_name"] == "questionnaire.toml"
+    assert _file(box, example) == EXAMPLE_FILE.read_bytes()
     preview = await _send_file(box, w, EXAMPLE_FILE.read_bytes(), "questionnaire.toml", ZH("Questionnaire preview:"))
     assert "幸福里小区改造意愿及满意度调查" in preview["text"] and "q4" in preview["text"]
     async with box.ctx.uow() as uow:
@@ -175,3 +180,29 @@ async def test_a_questionnaire_from_file_to_results_over_a_restart(box: Sandbox)
     assert forged
     async with box.ctx.uow() as uow:
         assert (await uow.surveys.get(survey.id)).closed_at is not None
+
+
+async def test_a_questionnaire_spreadsheet_is_previewed_and_a_roster_spreadsheet_goes_to_the_roster_import(
+    box: Sandbox,
+) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["编号", "题型", "题目", "选项"])
+    sheet.append(["q1", "单选", "是否同意？", "同意|不同意"])
+    sheet.append(["q2", "数字", "几口人？", ""])
+    settings = book.create_sheet("设置")
+    settings.append(["标题", "表格问卷"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    preview = await _send_file(box, WORKER_ID, buffer.getvalue(), "问卷.xlsx", ZH("Questionnaire preview:"))
+    assert "表格问卷" in preview["text"]
+
+    roster = openpyxl.Workbook()
+    rows = roster.active
+    assert rows is not None
+    for line in EXAMPLE_ROSTER.read_text(encoding="utf-8-sig").splitlines():
+        rows.append(line.split(","))
+    buffer = io.BytesIO()
+    roster.save(buffer)
+    await _send_file(box, WORKER_ID, buffer.getvalue(), "roster.xlsx", ZH("Roster preview:"))
