@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import secrets
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -585,8 +586,6 @@ async def _wizard_value(  # noqa: PLR0911 - each step asks again on a value it c
 
 
 def _with_data(draft: Draft, data: dict[str, Any]) -> Draft:
-    from dataclasses import replace
-
     return replace(draft, data=data)
 
 
