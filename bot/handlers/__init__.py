@@ -9,6 +9,7 @@ from bot.handlers.conversation import build_conversation_router
 from bot.handlers.errors import build_errors_router
 from bot.handlers.menus import build_menus_router
 from bot.handlers.projects import build_projects_router
+from bot.handlers.questionnaires import build_questionnaires_router
 from bot.handlers.resident import build_fallback_router, build_resident_router
 from bot.handlers.staff import build_group_router, build_staff_router
 from bot.handlers.surveys import build_surveys_router
@@ -25,6 +26,7 @@ def build_root_router(ctx: BotContext) -> Router:
         build_group_router(),  # in a group: /group, and nothing else
         build_staff_router(),
         build_surveys_router(),
+        build_questionnaires_router(),  # takes a resident's typed answer only at a text or number question
         build_menus_router(),
         build_projects_router(),
         build_conversation_router(),  # typed text goes to an open conversation before anything else

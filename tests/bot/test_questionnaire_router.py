@@ -1,0 +1,134 @@
+"""The questionnaire router through the real dispatcher: the chat wizard, an anonymous questionnaire,
+a spreadsheet definition, and texts and files that belong to other flows passing through untouched."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bot.callbacks import QuestionCb
+from bot.i18n import translator
+from bot.sandbox.seed import WORKER_ID
+from tests.bot.conftest import Harness
+from voting import surveys
+from voting.questionnaire import Question, QuestionKind, Questionnaire
+
+ZH = translator("zh_CN")
+RESIDENT = 100001
+
+
+def _buttons(message: dict[str, Any]) -> list[tuple[str, str]]:
+    markup = message.get("reply_markup") or {}
+    return [(b["text"], b["callback_data"]) for row in markup.get("inline_keyboard", []) for b in row]
+
+
+async def _press(h: Harness, user: int, message: dict[str, Any], label_part: str) -> dict[str, Any]:
+    data = next(d for text, d in _buttons(message) if label_part in text)
+    update = await h.press(user, message["message_id"], data)
+    assert update["callback_query"]["id"] in h.api.callback_answers  # answered exactly once (else an error)
+    return next(m for m in h.api.messages(user) if m["message_id"] == message["message_id"])
+
+
+async def _send(h: Harness, user: int, data: bytes, name: str) -> dict[str, Any]:
+    await h.feed(await h.api.user_sends_document(user, data, name, "application/octet-stream"))
+    return h.last(user)
+
+
+async def test_a_worker_builds_a_questionnaire_in_the_chat_wizard_and_launches_it(h: Harness) -> None:
+    w = WORKER_ID
+    how = await h.say(w, "/newquestionnaire")
+    assert "TOML" in how["text"]
+    await _press(h, w, how, ZH("🧙 Build it here"))
+    assert ZH("Questionnaire wizard.") in h.last(w)["text"]
+    kind = await h.say(w, "加装电梯意愿调查")
+    await _press(h, w, kind, ZH("Single choice"))
+    await h.say(w, "您是否同意加装电梯？")
+    required = await h.say(w, "同意\n不同意\n无所谓")
+    await _press(h, w, required, ZH("Required"))
+    more = h.last(w)
+    await _press(h, w, more, ZH("➕ Add another question"))
+    await _press(h, w, h.last(w), ZH("Free text"))
+    await h.say(w, "其他意见")
+    await _press(h, w, h.last(w), ZH("Optional"))
+    await _press(h, w, h.last(w), ZH("✔ Finish"))
+    preview = h.last(w)
+    assert ZH("Questionnaire preview:") in preview["text"] and "加装电梯意愿调查" in preview["text"]
+    await _press(h, w, preview, ZH("In {n} days, 20:00").format(n=3))
+    async with h.ctx.uow() as uow:
+        (survey,) = await uow.surveys.of_community(h.demo.community_id)
+    questionnaire = survey.questionnaire()
+    assert [q.kind for q in questionnaire.questions] == [QuestionKind.SINGLE, QuestionKind.TEXT]
+    assert (
+        questionnaire.questions[0].options == ("同意", "不同意", "无所谓") and not questionnaire.questions[1].required
+    )
+
+
+async def test_a_wizard_refuses_a_choice_question_with_one_option_and_asks_again(h: Harness) -> None:
+    w = WORKER_ID
+    how = await h.say(w, "/newquestionnaire")
+    await _press(h, w, how, ZH("🧙 Build it here"))
+    kind = await h.say(w, "满意度")
+    await _press(h, w, kind, ZH("Multiple choice"))
+    await h.say(w, "哪些需要改造？")
+    required = await h.say(w, "只有一个")
+    await _press(h, w, required, ZH("Required"))
+    texts = [m.get("text", "") for m in h.api.messages(w)[-2:]]
+    assert ZH("The questionnaire cannot be used. Fix these and send it again:") in texts[0]
+    assert ZH("Question {n}: what type?").format(n=1) in texts[1]
+
+
+async def _launch(h: Harness, questionnaire: Questionnaire) -> surveys.Survey:
+    now = h.clock()
+    return await surveys.create_questionnaire(
+        h.ctx.uow(), WORKER_ID, h.demo.community_id, questionnaire, now + timedelta(days=3), now
+    )
+
+
+async def test_an_anonymous_questionnaire_is_answered_once_and_cannot_be_changed(h: Harness) -> None:
+    questions = (
+        Question("q1", QuestionKind.YES_NO, "您是否满意？"),
+        Question("q2", QuestionKind.MULTIPLE, "哪些不满意？", ("绿化", "照明", "道路"), max_picks=2),
+    )
+    survey = await _launch(h, Questionnaire("匿名满意度", questions, anonymous=True))
+    await h.say(RESIDENT, f"/start {h.demo.residents[0].hint}")
+    opened = await h.say(RESIDENT, ZH("📝 Questionnaires & menu"))
+    data = QuestionCb(action="open", survey_id=survey.id).pack()
+    await h.press(RESIDENT, opened["message_id"], data)
+    intro = h.last(RESIDENT)
+    assert ZH("Anonymous: your answers are not linked to you, and cannot be changed after submitting.") in intro["text"]
+    q1 = await _press(h, RESIDENT, intro, ZH("▶ Start"))
+    q2 = await _press(h, RESIDENT, q1, ZH("No"))
+    assert "2 / 2" in q2["text"]
+    for option in ("绿化", "照明", "道路"):
+        q2 = await _press(h, RESIDENT, q2, option)
+    too_many = await _press(h, RESIDENT, q2, ZH("Done"))  # three ticked, two allowed: the core says so
+    assert "2 / 2" in too_many["text"]
+    answers = list(h.api.callback_answers.values())
+    assert answers[-1]["text"] == ZH("please pick at most {high}").format(high=2)
+    q2 = await _press(h, RESIDENT, too_many, "道路")
+    review = await _press(h, RESIDENT, q2, ZH("Done"))
+    assert "绿化、照明" in review["text"]
+    done = await _press(h, RESIDENT, review, ZH("✔ Submit"))
+    assert (
+        ZH("Thank you. Your answers to “{title}” were recorded anonymously; they cannot be changed.").format(
+            title="匿名满意度"
+        )
+        == done["text"]
+    )
+    async with h.ctx.uow() as uow:
+        (stored,) = await uow.surveys.responses(survey.id)
+    assert stored.anonymous and stored.respondent != h.demo.residents[0].hint and stored.account_id is None
+    update = await h.press(RESIDENT, opened["message_id"], data)
+    assert "cannot be changed" in (h.answer(update)["text"] or "") or ZH(
+        "You have already answered this anonymous questionnaire. Anonymous answers are not linked to "
+        "you, so they cannot be changed."
+    ) in (h.answer(update)["text"] or "")
+
+
+async def test_typed_text_without_a_questionnaire_in_progress_goes_to_the_other_flows(h: Harness) -> None:
+    await h.say(RESIDENT, f"/start {h.demo.residents[0].hint}")
+    survey = await _launch(h, Questionnaire("问卷", (Question("q1", QuestionKind.NUMBER, "几口人？"),)))
+    reply = await h.say(RESIDENT, "你好")
+    assert "几口人" not in reply["text"]
+    async with h.ctx.uow() as uow:
+        assert await uow.surveys.responses(survey.id) == []
