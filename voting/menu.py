@@ -28,6 +28,7 @@ from voting.tally import TallyResult, UnknownVoterError, tally_weights
 
 __all__ = [
     "DEFAULT_MENU_RULE",
+    "MENU_RULES",
     "Catalogue",
     "DraftPlan",
     "ItemClass",
@@ -750,6 +751,25 @@ DEFAULT_MENU_RULE = Rule(
     (Condition(ConditionKind.APPROVAL, Fraction(1, 2), base=Base.PARTICIPATING, comparison=Comparison.MORE_THAN),),
     N_("Menu item: selected by more than half of the respondents, by area and by headcount"),
 )
+
+#: The thresholds a worker may choose for a round: the default, a stronger two-thirds of the
+#: respondents, and Baoding's 80% of all owners (an item only a few answered for stays out).
+MENU_RULES: Mapping[str, Rule] = {
+    rule.name: rule
+    for rule in (
+        DEFAULT_MENU_RULE,
+        Rule(
+            "menu-two-thirds-of-respondents",
+            (Condition(ConditionKind.APPROVAL, Fraction(2, 3), base=Base.PARTICIPATING),),
+            N_("Menu item: selected by at least two-thirds of the respondents, by area and by headcount"),
+        ),
+        Rule(
+            "menu-eighty-percent-of-owners",
+            (Condition(ConditionKind.APPROVAL, Fraction(4, 5), base=Base.TOTAL),),
+            N_("Menu item: selected by at least 80% of all owners, by area and by headcount"),
+        ),
+    )
+}
 
 
 class Inclusion(StrEnum):

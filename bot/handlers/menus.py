@@ -35,6 +35,7 @@ from voting.drafts import Draft
 from voting.errors import N_, CatalogueError, InputFileError, NotFoundError, PermissionDeniedError
 from voting.menu import (
     CLASS_TITLES,
+    MENU_RULES,
     Catalogue,
     Inclusion,
     ItemClass,
@@ -581,8 +582,22 @@ def build_menus_router() -> Router:
             reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button(_("Use the catalogue's name"), use)]]),
         )
 
-    async def _ask_closing(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Draft, title: str) -> None:
-        draft = await drafts.save_draft(ctx.uow(), replace(draft, data={"step": "closes", "title": title}), ctx.now())
+    async def _ask_rule(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Draft, title: str) -> None:
+        """Which optional items go into the draft plan: the round's threshold (both dimensions)."""
+        draft = await drafts.save_draft(ctx.uow(), replace(draft, data={"step": "rule", "title": title}), ctx.now())
+        rows = [
+            [button(_(rule.title)[:64], SurveyCb(action="menu_rule", survey_id=0, value=f"{draft.id}.{n}").pack())]
+            for n, rule in enumerate(MENU_RULES.values())
+        ]
+        shown = title or _("(the catalogue's name)")
+        lines = [_("Title: {title}. Which optional items go into the draft plan?").format(title=shown)]
+        lines += [f"· {_(rule.title)}" for rule in MENU_RULES.values()]
+        lines.append(_("Required items are always in. The plan is then put to the owners' formal vote."))
+        await bot.send_message(chat_id, "\n".join(lines), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+    async def _ask_closing(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Draft, rule: int) -> None:
+        data = {**draft.data, "step": "closes", "rule": rule}
+        draft = await drafts.save_draft(ctx.uow(), replace(draft, data=data), ctx.now())
         options = [
             button(
                 _("In {n} days, 20:00").format(n=days),
@@ -590,10 +605,10 @@ def build_menus_router() -> Router:
             )
             for days in ROUND_DAYS
         ]
-        shown = title or _("(the catalogue's name)")
+        chosen = list(MENU_RULES.values())[rule]
         await bot.send_message(
             chat_id,
-            _("Title: {title}. When does the round close?").format(title=shown),
+            _("Rule: {rule}. When does the round close?").format(rule=_(chosen.title)),
             reply_markup=rows_of(options, 3),
         )
 
@@ -601,7 +616,7 @@ def build_menus_router() -> Router:
     async def new_menu_command(message: Message, bot: Bot, ctx: BotContext, _: Translator) -> None:
         await _start_round(ctx, bot, _, user_of(message), message.chat.id)
 
-    @router.callback_query(SurveyCb.filter(F.action.in_({"new_menu", "menu_title", "menu_days"})))
+    @router.callback_query(SurveyCb.filter(F.action.in_({"new_menu", "menu_title", "menu_rule", "menu_days"})))
     async def round_button(
         query: CallbackQuery, callback_data: SurveyCb, bot: Bot, ctx: BotContext, _: Translator
     ) -> None:
@@ -618,15 +633,29 @@ def build_menus_router() -> Router:
             return
         if callback_data.action == "menu_title":
             await query.answer()
-            await _ask_closing(ctx, bot, _, chat_id, draft, "")
+            await _ask_rule(ctx, bot, _, chat_id, draft, "")
+            return
+        if callback_data.action == "menu_rule":
+            if draft.data.get("step") != "rule" or not days.isdigit() or int(days) >= len(MENU_RULES):
+                await query.answer(_("This step is finished or was replaced by a newer one."), show_alert=True)
+                return
+            await query.answer()
+            await _ask_closing(ctx, bot, _, chat_id, draft, int(days))
             return
         if draft.data.get("step") != "closes" or not days.isdigit():
             await query.answer(_("This step is finished or was replaced by a newer one."), show_alert=True)
             return
         await query.answer()
         await drafts.finish_draft(ctx.uow(), draft, ctx.now())
+        rule = list(MENU_RULES.values())[int(draft.data.get("rule", 0))]
         survey = await surveys.create_menu_round(
-            ctx.uow(), user, draft.community_id, draft.data.get("title", ""), _end_of_day_in(ctx, int(days)), ctx.now()
+            ctx.uow(),
+            user,
+            draft.community_id,
+            draft.data.get("title", ""),
+            _end_of_day_in(ctx, int(days)),
+            ctx.now(),
+            rule=rule,
         )
         told = await announce_survey(ctx, bot, survey)
         await bot.send_message(
@@ -655,7 +684,9 @@ def build_menus_router() -> Router:
             if not 2 <= len(text) <= 200:
                 await message.answer(_("A title of 2 to 200 characters, please."))
                 return
-            await _ask_closing(ctx, bot, _, message.chat.id, draft, text)
+            await _ask_rule(ctx, bot, _, message.chat.id, draft, text)
+        elif draft.data.get("step") == "rule":
+            await message.answer(_("Tap one of the thresholds above, or /cancel."))
         else:
             await message.answer(_("Tap one of the closing times above, or /cancel."))
 

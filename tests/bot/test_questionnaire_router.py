@@ -39,7 +39,11 @@ async def test_a_worker_builds_a_questionnaire_in_the_chat_wizard_and_launches_i
     how = await h.say(w, "/newquestionnaire")
     assert "TOML" in how["text"]
     await _press(h, w, how, ZH("🧙 Build it here"))
-    assert ZH("Questionnaire wizard.") in h.last(w)["text"]
+    wizard = ZH(
+        "Questionnaire wizard. Title of the questionnaire, e.g. 加装电梯意愿调查. Conditional questions and a "
+        "satisfaction measure need a file (see the example). /cancel to stop."
+    )
+    assert h.last(w)["text"] == wizard
     kind = await h.say(w, "加装电梯意愿调查")
     await _press(h, w, kind, ZH("Single choice"))
     await h.say(w, "您是否同意加装电梯？")

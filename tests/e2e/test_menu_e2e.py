@@ -31,7 +31,8 @@ from tests.e2e.test_worker_e2e import (
     _send_file,
     _tap,
 )
-from voting.menu import default_catalogue
+from voting.menu import DEFAULT_MENU_RULE, default_catalogue
+from voting.rules import preset
 from voting.surveys import SurveyKind
 
 box = test_worker_e2e.box  # the fixture: a sandbox with the demo community and its clock
@@ -117,8 +118,11 @@ async def test_a_menu_round_from_catalogue_to_the_plan_vote(box: Sandbox) -> Non
     await _bind(box, RESIDENT, box.demo.codes["1-1-101"])
     await _bind(box, ENGLISH, box.demo.residents[2].hint)
     ask = await _say(box, w, "/newmenu", "幸福里改造菜单")
-    closing = await _say(box, w, "幸福里改造点单", ZH("Title: {title}. When does the round close?")[:6])
-    assert ask and "幸福里改造点单" in closing["text"]
+    which = ZH("Title: {title}. Which optional items go into the draft plan?").format(title="幸福里改造点单")
+    threshold = await _say(box, w, "幸福里改造点单", which)
+    assert ask and ZH(DEFAULT_MENU_RULE.title) in threshold["text"]
+    when = ZH("Rule: {rule}. When does the round close?").format(rule=ZH(DEFAULT_MENU_RULE.title))
+    closing = await _press(box, w, threshold, ZH(DEFAULT_MENU_RULE.title)[:10], when)
     launched = await _press(box, w, closing, ZH("In {n} days, 20:00").format(n=7), "幸福里改造点单")
     async with box.ctx.uow() as uow:
         rounds = await uow.surveys.of_community(box.demo.community_id)
@@ -160,7 +164,7 @@ async def test_a_menu_round_from_catalogue_to_the_plan_vote(box: Sandbox) -> Non
 
     # The worker: results, close, each item's support, the plan's XLSX, the plan put to a vote.
     results = await _press(box, w, launched, ZH("📊 Results"), ZH("Draft plan:"))
-    assert ZH("Responded: {heads} of {total_heads} owners, {area} of {total_area} m².")[:10] in results["text"]
+    assert ZH("Responded: {heads} of {total_heads} owners, {area} of {total_area} m².").split("{")[0] in results["text"]
     confirm = await _press(box, w, results, ZH("⛔ Close now"), "幸福里改造点单")
     closed = await _press(box, w, confirm, ZH("⛔ Yes, close now"), ZH("Draft plan:"))
     lines = closed["text"].splitlines()
@@ -191,8 +195,9 @@ async def test_a_menu_round_from_catalogue_to_the_plan_vote(box: Sandbox) -> Non
     ask_rule = await _press(
         box, w, closed, ZH("🗳 Put the plan to a vote"), ZH("Put the draft plan to a vote: which rule?")
     )
-    assert "art. 278" in _buttons(ask_rule)[0][0]  # the default, first
-    ask_days = await _press(box, w, ask_rule, "art. 278", ZH("Rule: {rule}. When does the vote close?")[-10:])
+    default = ZH("{rule} (default for renovation works, art. 278)").format(rule=ZH(preset("civil-code-major").title))
+    assert _buttons(ask_rule)[0][0] == default  # the default, first
+    ask_days = await _press(box, w, ask_rule, default, ZH("Rule: {rule}. When does the vote close?")[-10:])
     launched_vote = await _press(box, w, ask_days, ZH("In {n} days, 20:00").format(n=7), "#")
     # A resident coming back after the close is told so.
     await _press(
@@ -248,24 +253,30 @@ async def test_a_worker_downloads_reuploads_and_edits_the_catalogue(box: Sandbox
     )
     assert "abc" in refused["text"] and "nope" in refused["text"]
     await _press(box, w, shown, ZH("⬆ Upload a catalogue"), "XLSX")
-    preview = await _send_file(box, w, sheet, "catalogue.xlsx", ZH("Nothing is saved until you tap ✔.")[:8])
+    preview = await _send_file(
+        box,
+        w,
+        sheet,
+        "catalogue.xlsx",
+        ZH("Catalogue preview ({n} items). Nothing is saved until you tap ✔.").split("{")[0],
+    )
     saved = await _press(box, w, preview, ZH("✔ Save as the catalogue"), ZH("This is the community's own catalogue."))
     async with box.ctx.uow() as uow:
         stored = await uow.surveys.catalogue(box.demo.community_id)
     assert stored is not None and stored["items"] == default_catalogue().as_dict()["items"]
 
     # Edit item 1: its cost (a bad value asked again), then required off, then remove it.
-    pick = await _press(box, w, saved, ZH("✏ Edit an item"), "?")
+    pick = await _press(box, w, saved, ZH("✏ Edit an item"), ZH("Which item? (the numbers of the list above)"))
     fields = await _press(box, w, pick, "1", "1.")
     await _press(box, w, fields, ZH("💰 Cost"), "120000")
     await _say(box, w, "十二元", ZH("Write an amount in yuan with at most two decimals, e.g. 120000 or 12.5."))
     saved = await _say(box, w, "12.5", ZH("This is the community's own catalogue."))
     first = (await _stored(box))["items"][0]
     assert first["cost_fen"] == 1250 and first["required"] is True
-    pick = await _press(box, w, saved, ZH("✏ Edit an item"), "?")
+    pick = await _press(box, w, saved, ZH("✏ Edit an item"), ZH("Which item? (the numbers of the list above)"))
     fields = await _press(box, w, pick, "1", "1.")
     saved = await _press(box, w, fields, ZH("🔓 Make it optional"), ZH("This is the community's own catalogue."))
-    pick = await _press(box, w, saved, ZH("✏ Edit an item"), "?")
+    pick = await _press(box, w, saved, ZH("✏ Edit an item"), ZH("Which item? (the numbers of the list above)"))
     fields = await _press(box, w, pick, "1", "1.")
     await _press(box, w, fields, ZH("🗑 Remove"), ZH("This is the community's own catalogue."))
     items = (await _stored(box))["items"]

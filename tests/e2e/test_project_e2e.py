@@ -17,6 +17,8 @@ from bot.sandbox.botapi import SandboxUser
 from bot.sandbox.run import Sandbox
 from bot.sandbox.seed import WORKER_ID
 from tests.botkit import SettableClock, wait_for
+from tests.e2e.test_menu_e2e import CATALOGUE
+from tests.e2e.test_questionnaire_e2e import _press_new
 from tests.e2e.test_worker_e2e import (
     ZH,
     _bind,
@@ -70,8 +72,15 @@ async def _small_community(box: Sandbox) -> dict[str, int]:
 
 
 async def _card(box: Sandbox, project_id: int) -> dict[str, Any]:
-    listing = await _say(box, WORKER_ID, "/projects", "")
-    return await _press(box, WORKER_ID, listing, "🏗", "🏗")
+    before = len(box.api.messages(WORKER_ID))
+    await box.api.user_sends_text(WORKER_ID, "/projects")
+    listing = await wait_for(
+        lambda: next(
+            (m for m in _bot_messages(box, WORKER_ID, before) if any("🏗" in t for t, _d in _buttons(m))), None
+        ),
+        what="the list of projects",
+    )
+    return await _press(box, WORKER_ID, listing, "🏗", ZH("🏗 Project “{name}”")[:4])
 
 
 async def _vote_all(box: Sandbox, vote_id: int, voters: list[int]) -> None:
@@ -160,3 +169,70 @@ async def test_a_baoding_project_goes_through_its_stages_with_a_failed_willingne
     project = await _project(box)
     assert project.stage(StageKind.WILLINGNESS).status is StageStatus.PASSED
     assert ZH("✅ passed") in card["text"] and ZH(" · attempt {n}").format(n=2) in card["text"]
+
+    # The menu stage: the worker's catalogue, a round on the project's roster; four owners choose.
+    preview = await _send_file(box, w, CATALOGUE.encode(), "menu.toml", "幸福里改造菜单")
+    await _press(box, w, preview, ZH("✔ Save as the catalogue"), ZH("This is the community's own catalogue."))
+    menu_label = ZH("{how}, {n} days").format(how=ZH("🛒 menu round"), n=7)
+    await _press(box, w, card, menu_label, "#")
+    project = await _project(box)
+    round_id = project.stage(StageKind.MENU).ref_id
+    async with box.ctx.uow() as uow:
+        round_ = await uow.surveys.get(round_id)
+    assert round_.roster_version_id == project.roster_version
+    for unit in ("1-1-101", "1-1-201", "1-1-202", "1-1-301"):
+        told = await _said(box, owners[unit], 0, round_.title)
+        menu = await _press(box, owners[unit], told, ZH("🛒 Choose items"), "¥")
+        menu = await _tap(box, owners[unit], menu, "⬜ 加装电梯")
+        await _tap(box, owners[unit], menu, ZH("✔ Submit my choice"))
+    card = await _card(box, project.id)
+    results = await _press(box, w, card, ZH("📊 Results so far"), ZH("Draft plan:"))
+    confirm = await _press(box, w, results, ZH("⛔ Close now"), "")
+    before = len(box.api.messages(w))
+    await _tap(box, w, confirm, ZH("⛔ Yes, close now"))
+    await jobs.run_due()  # the closed round is announced to the workers and decides the menu stage
+    await _said(box, w, before, ZH("Menu selection"))
+    project = await _project(box)
+    assert project.stage(StageKind.MENU).status is StageStatus.PASSED
+    assert project.stage(StageKind.MENU).summary["items"] == ["B01", "I02"]  # the required item and the lift
+
+    # The plan, put to the vote in one step (Baoding 80%): four owners incl. the largest home agree.
+    card = await _card(box, project.id)
+    await _press(box, w, card, ZH("🗳 Put the draft plan to the vote ({n} days)").format(n=7), "#")
+    project = await _project(box)
+    plan_vote = project.stage(StageKind.PLAN_APPROVAL).ref_id
+    async with box.ctx.uow() as uow:
+        vote = await uow.votes.get(plan_vote)
+    assert vote.rule.name == "eighty-percent" and "加装电梯" in vote.text and "楼道整治" in vote.text
+    await jobs.run_due()
+    await _vote_all(box, plan_vote, [owners["1-1-101"], owners["1-1-201"], owners["1-1-202"], owners["1-1-301"]])
+    await _to_final(box, clock, plan_vote)
+    card = await _card(box, project.id)
+    assert (await _project(box)).stage(StageKind.PLAN_APPROVAL).status is StageStatus.PASSED
+
+    # Acceptance by the satisfaction questionnaire: four owners rate the works 5 (340/400 m², 4/5).
+    label = ZH("{how}, {n} days").format(how=ZH("📝 by questionnaire"), n=7)
+    await _press(box, w, card, label, "#")
+    project = await _project(box)
+    check_id = project.stage(StageKind.ACCEPTANCE).ref_id
+    for unit in ("1-1-101", "1-1-201", "1-1-202", "1-1-301"):
+        r = owners[unit]
+        told = await _said(box, r, 0, "竣工满意度调查")
+        intro = await _press_new(box, r, told, ZH("📝 Answer"), "满意度")
+        rating = await _tap(box, r, intro, ZH("▶ Start"))
+        assert "1 / 3" in rating["text"]
+        left = await _tap(box, r, rating, "5")  # the "what is wrong" question stays hidden after a 5
+        assert "2 / 3" in left["text"]
+        note = await _tap(box, r, left, ZH("No"))
+        review = await _tap(box, r, note, ZH("Skip"))
+        done = await _tap(box, r, review, ZH("✔ Submit"))
+        assert "✔" not in str(_buttons(done))
+    async with box.ctx.uow() as uow:
+        survey = await uow.surveys.get(check_id)
+    clock.now = survey.closes_at + timedelta(minutes=1)  # the deadline passes
+    await jobs.run_due()
+    project = await _project(box)
+    acceptance = project.stage(StageKind.ACCEPTANCE)
+    assert acceptance.status is StageStatus.PASSED and acceptance.summary["agree"]["headcount"] == 4
+    card = await _card(box, project.id)
+    assert ZH("Every stage has passed: the renovation is accepted.") in card["text"]
