@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,8 @@ from voting.errors import NotFoundError
 from voting.surveys import StoredResponse, Survey, SurveyKind
 
 __all__ = ["SqlProjects", "SqlSurveys"]
+
+_MIX = random.SystemRandom()
 
 
 def _json(data: Any) -> str:
@@ -177,6 +180,24 @@ class SqlSurveys:
         self._s.add(row)
         await self._s.flush()
         return row.id
+
+    async def add_anonymous(self, survey_id: int, response: StoredResponse) -> None:
+        """Add an anonymous response by rewriting all of the survey's anonymous responses, with the new one,
+        in a random order: every row then carries this transaction's id (PostgreSQL's xmin), a fresh
+        row id and place, so neither matches the "has answered" marker written beside it."""
+        table = t.SurveyResponse
+        rows = list(
+            await self._s.scalars(select(table).where(table.survey_id == survey_id, table.anonymous.is_(True)))
+        )
+        kept = [(r.respondent, r.answers, r.weight_area) for r in rows]
+        kept.append((response.respondent, _json(response.answers), response.weight_area))
+        await self._s.execute(delete(table).where(table.survey_id == survey_id, table.anonymous.is_(True)))
+        _MIX.shuffle(kept)
+        self._s.add_all(
+            table(survey_id=survey_id, respondent=who, anonymous=True, answers=answers, weight_area=area)
+            for who, answers, area in kept
+        )
+        await self._s.flush()
 
     async def responses(self, survey_id: int) -> list[StoredResponse]:
         rows = await self._s.scalars(

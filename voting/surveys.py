@@ -515,12 +515,13 @@ async def submit_questionnaire(
                 raise AlreadyAnsweredError(seen.owner_key)
             assert response.weight is not None
             stored = StoredResponse(response.respondent, dict(response.answers), True, response.weight.area)
+            await uow.surveys.add_anonymous(survey.id, stored)
         else:
             unit = seen.units[0][0] if seen.units else None
             stored = StoredResponse(
                 response.respondent, dict(response.answers), False, None, seen.account_id, unit, now
             )
-        stored = replace(stored, id=await uow.surveys.add_response(survey.id, stored))
+            stored = replace(stored, id=await uow.surveys.add_response(survey.id, stored))
         await uow.surveys.drop_progress(survey.id, seen.account_id)
         await uow.commit()
     return stored

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import tables as t
@@ -143,6 +143,20 @@ async def test_an_anonymous_response_is_stored_without_anything_that_links_it_to
     assert rows[0].unit_id is None and [tuple(m) for m in markers] == [(survey.id, seen.owner_key)]
     _s, result = await surveys.questionnaire_result(uow(), WORKER, survey.id)
     assert result.respondents.headcount == 1 and result.respondents.area == 18000
+
+    for telegram_id in (P1, P2):
+        seen = await surveys.resident_survey(uow(), telegram_id, survey.id)
+        await surveys.submit_questionnaire(uow(), seen, {"want": telegram_id == P1, "why": "贵"}, T0, random_id=_ids)
+    _s, result = await surveys.questionnaire_result(uow(), WORKER, survey.id)
+    assert result.respondents.headcount == 3 and result.respondents.area == 30000
+    if engine.dialect.name == "postgresql":
+        # Every submission rewrites the anonymous responses in a random order: they all carry the last
+        # transaction's id, so an earlier owner's marker matches no response by xmin.
+        async with engine.connect() as conn:
+            marks = dict((await conn.execute(text("SELECT owner_key, xmin::text FROM survey_answered"))).all())
+            xmins = {x for (x,) in (await conn.execute(text("SELECT xmin::text FROM survey_responses"))).all()}
+        assert len(xmins) == 1 and len(marks) == 3
+        assert sum(mark in xmins for mark in marks.values()) == 1  # only the last submitter's, matching all three
 
 
 async def test_a_menu_round_counts_the_latest_selection_and_drafts_a_plan_to_vote(engine: AsyncEngine) -> None:
