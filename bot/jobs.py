@@ -140,7 +140,10 @@ class VoteJobs:
                     except Exception:  # one failing job must not stop the others; it is retried at the next wake
                         log.exception("job %s failed", job.key)
                     ran.append(job.key)
-            upcoming = min(filter(None, (upcoming, await self._survey_closings(ran))), default=None)
+            try:
+                upcoming = min(filter(None, (upcoming, await self._survey_closings(ran))), default=None)
+            except Exception:  # the next wake is scheduled all the same; it tries again
+                log.exception("looking for closed questionnaires and menu rounds failed")
             self.history += ran
             delay = self.safety_interval.total_seconds()
             if upcoming is not None:
@@ -166,6 +169,12 @@ class VoteJobs:
         # (a resident may then get one twice; never getting a result is the worse failure).
         if job.kind in AT_LEAST_ONCE and not await self._claim(job.key):
             log.warning("job %s was also done elsewhere meanwhile", job.key)
+        if job.kind is JobKind.PUBLISH_FINAL:
+            # After the claim: a failure here must not publish the final result again.
+            try:
+                await self._settle_projects(vote.community_id)
+            except Exception:  # the project card records the stage when it is next viewed
+                log.exception("recording the project stages decided by vote %s failed", vote.id)
 
     async def _do(self, job: Job, vote: Vote, now: datetime) -> None:
         if job.kind is JobKind.OPEN:
@@ -187,8 +196,6 @@ class VoteJobs:
             await self._checkpoint(vote, "daily")
         elif job.kind in (JobKind.PUBLISH, JobKind.PUBLISH_FINAL):
             await self._publish(vote.id, "preliminary" if job.kind is JobKind.PUBLISH else "final")
-            if job.kind is JobKind.PUBLISH_FINAL:
-                await self._settle_projects(vote.community_id)
 
     async def _survey_closings(self, ran: list[str]) -> datetime | None:
         """Questionnaires and menu rounds that have closed (deadline or early close) in the last week:

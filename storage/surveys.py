@@ -186,9 +186,7 @@ class SqlSurveys:
         in a random order: every row then carries this transaction's id (PostgreSQL's xmin), a fresh
         row id and place, so neither matches the "has answered" marker written beside it."""
         table = t.SurveyResponse
-        rows = list(
-            await self._s.scalars(select(table).where(table.survey_id == survey_id, table.anonymous.is_(True)))
-        )
+        rows = list(await self._s.scalars(select(table).where(table.survey_id == survey_id, table.anonymous.is_(True))))
         kept = [(r.respondent, r.answers, r.weight_area) for r in rows]
         kept.append((response.respondent, _json(response.answers), response.weight_area))
         await self._s.execute(delete(table).where(table.survey_id == survey_id, table.anonymous.is_(True)))

@@ -35,6 +35,7 @@ from aiogram.types import (
 
 from bot.callbacks import DraftCb, QuestionCb, SurveyCb
 from bot.context import BotContext
+from bot.handlers.resident import CODE_PATTERN
 from bot.handlers.staff import chat_of, user_of
 from bot.handlers.surveys import announce_survey
 from bot.handlers.votes import edit
@@ -305,6 +306,11 @@ async def _step(
         await _save(ctx, seen, progress)
         return view[0], view[1], ""
     if action == "submit":
+        if seen.progress is None:  # already submitted (a double tap, an old review): never submit nothing
+            if seen.answered:
+                return _submitted_text(ctx, _, survey), None, ""
+            text, markup = _intro_view(ctx, _, survey, questionnaire)
+            return text, markup, ""
         await surveys.submit_questionnaire(ctx.uow(), seen, answers, ctx.now(), random_id=lambda: secrets.token_hex(16))
         return _submitted_text(ctx, _, survey), None, ""
     if action == "start":
@@ -765,6 +771,8 @@ def build_questionnaires_router() -> Router:
                 raise SkipHandler()  # another conversation is open: it takes the text
             await _wizard_value(ctx, bot, _, message.chat.id, user, draft, text)
             return
+        if CODE_PATTERN.match(text):
+            raise SkipHandler()  # an invite code for another home, not an answer
         found = await _typed_survey(ctx, user)
         if found is None:
             raise SkipHandler()
@@ -821,15 +829,18 @@ def build_questionnaires_router() -> Router:
             await message.answer(_("A questionnaire file is at most 2 MB."))
             return
         data = await _download(bot, message.document)
-        if not waiting:
-            if name.endswith(".toml") and b"[[questions]]" not in data:
-                raise SkipHandler()  # a vote or rule file
-            if name.endswith(".xlsx"):
-                try:
-                    read_questionnaire_xlsx(data)
-                except QuestionnaireError as exc:
-                    if _not_a_questionnaire(exc):
-                        raise SkipHandler() from None  # a roster or a ballot sheet
+        # Someone else's file passes on, even while a questionnaire file is awaited: a vote or rule TOML,
+        # a roster or ballot sheet (the conversation router takes it and closes this draft).
+        if name.endswith(".toml") and b"[[questions]]" not in data:
+            raise SkipHandler()
+        if name.endswith(".csv"):
+            raise SkipHandler()
+        if name.endswith(".xlsx"):
+            try:
+                read_questionnaire_xlsx(data)
+            except QuestionnaireError as exc:
+                if _not_a_questionnaire(exc):
+                    raise SkipHandler() from None
         await _preview(message.chat.id, bot, ctx, _, user, community_id, name, data)
 
     @router.callback_query(DraftCb.filter(F.action != "cancel"))

@@ -136,3 +136,47 @@ async def test_typed_text_without_a_questionnaire_in_progress_goes_to_the_other_
     assert "几口人" not in reply["text"]
     async with h.ctx.uow() as uow:
         assert await uow.surveys.responses(survey.id) == []
+
+
+async def test_a_second_tap_on_submit_never_replaces_the_answers_with_nothing(h: Harness) -> None:
+    questions = (
+        Question("q1", QuestionKind.SINGLE, "最需要改造的是？", ("屋面", "道路"), required=False),
+        Question("q2", QuestionKind.TEXT, "其他意见", required=False),
+    )
+    survey = await _launch(h, Questionnaire("意见征集", questions))
+    await h.say(RESIDENT, f"/start {h.demo.residents[0].hint}")
+    opened = await h.say(RESIDENT, ZH("📝 Questionnaires & menu"))
+    await h.press(RESIDENT, opened["message_id"], QuestionCb(action="open", survey_id=survey.id).pack())
+    q1 = await _press(h, RESIDENT, h.last(RESIDENT), ZH("▶ Start"))
+    q2 = await _press(h, RESIDENT, q1, "屋面")
+    review = await _press(h, RESIDENT, q2, ZH("Skip"))
+    submit = next(d for text, d in _buttons(review) if ZH("✔ Submit") in text)
+    await h.press(RESIDENT, review["message_id"], submit)
+    await h.press(RESIDENT, review["message_id"], submit)  # a double tap, or the old review's button later
+    async with h.ctx.uow() as uow:
+        stored = await uow.surveys.responses(survey.id)
+    assert [s.answers for s in stored] == [{"q1": "屋面", "q2": None}]
+    assert h.last(RESIDENT)["text"].startswith(
+        ZH("Thank you. Your answers to “{title}” were recorded; you can change your answers until {time}.").split("“")[
+            0
+        ]
+    )
+
+
+async def test_an_invite_code_typed_at_a_text_question_binds_the_home_and_is_not_taken_as_the_answer(
+    h: Harness,
+) -> None:
+    survey = await _launch(h, Questionnaire("意见征集", (Question("q1", QuestionKind.TEXT, "其他意见"),)))
+    await h.say(RESIDENT, f"/start {h.demo.residents[0].hint}")
+    opened = await h.say(RESIDENT, ZH("📝 Questionnaires & menu"))
+    await h.press(RESIDENT, opened["message_id"], QuestionCb(action="open", survey_id=survey.id).pack())
+    await _press(h, RESIDENT, h.last(RESIDENT), ZH("▶ Start"))  # now at the text question
+    second_home = h.demo.residents[1].hint
+    reply = await h.say(RESIDENT, second_home)
+    assert "m²" in reply["text"]  # the binding's answer: the homes with their area
+    async with h.ctx.uow() as uow:
+        account = await uow.accounts.find(RESIDENT)
+        assert account is not None
+        assert len(await uow.bindings.of_account(account.id)) == 2
+        progress = await uow.surveys.progress(survey.id, account.id)
+    assert progress is not None and not progress["answers"]

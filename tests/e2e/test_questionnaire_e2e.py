@@ -206,3 +206,10 @@ async def test_a_questionnaire_spreadsheet_is_previewed_and_a_roster_spreadsheet
     buffer = io.BytesIO()
     roster.save(buffer)
     await _send_file(box, WORKER_ID, buffer.getvalue(), "roster.xlsx", ZH("Roster preview:"))
+
+
+async def test_a_roster_sent_while_a_questionnaire_file_is_awaited_goes_to_the_roster_import(box: Sandbox) -> None:
+    await _say(box, WORKER_ID, "/newquestionnaire", "TOML")
+    roster = "楼栋,单元,房号,专有部分面积,业主,状态,面积来源\n1,1,101,60.00,甲,已售,测绘\n".encode()
+    preview = await _send_file(box, WORKER_ID, roster, "roster.csv", ZH("Roster preview:"))
+    assert "60.00" in preview["text"]
