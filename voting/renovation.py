@@ -54,6 +54,7 @@ __all__ = [
     "create_project",
     "notice_project",
     "plan_to_vote",
+    "project_of_survey",
     "project_view",
     "refreeze_project",
     "settle_projects",
@@ -178,6 +179,17 @@ class ProjectView:
     project: Project
     next: NextStep
     roster_number: int  # the community's number of the project's roster version
+
+
+async def project_of_survey(uow: UnitOfWork, survey: Survey) -> Project | None:
+    """The project whose stage the survey ran (or runs), if any: its plan is voted through the project."""
+    async with uow:
+        for project_id, _name in await uow.projects.of_community(survey.community_id):
+            project = await _load(uow, project_id)
+            for stage in project.stages:
+                if any(a.instrument is not Instrument.VOTE and a.ref_id == survey.id for a in stage.attempts):
+                    return project
+    return None
 
 
 async def create_project(

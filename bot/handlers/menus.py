@@ -21,7 +21,7 @@ from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.callbacks import MenuCb, SurveyCb
+from bot.callbacks import MenuCb, ProjectCb, SurveyCb
 from bot.context import BotContext
 from bot.handlers.staff import chat_of, user_of
 from bot.handlers.surveys import announce_survey
@@ -30,7 +30,7 @@ from bot.i18n import Translator, translator
 from bot.keyboards import MENU, MenuButton, button, rows_of
 from bot.render import describe_input_error, rule_title
 from bot.texts import describe_catalogue_problems
-from voting import drafts, lifecycle, residents, services, surveys
+from voting import drafts, lifecycle, renovation, residents, services, surveys
 from voting.drafts import Draft
 from voting.errors import N_, CatalogueError, InputFileError, NotFoundError, PermissionDeniedError
 from voting.menu import (
@@ -307,12 +307,19 @@ def results_text(ctx: BotContext, _: Translator, outcome: surveys.MenuOutcome) -
     return "\n".join(lines)
 
 
-def results_buttons(ctx: BotContext, _: Translator, survey: surveys.Survey) -> InlineKeyboardMarkup:
+def results_buttons(
+    ctx: BotContext, _: Translator, survey: surveys.Survey, project_id: int | None = None
+) -> InlineKeyboardMarkup:
+    """`project_id`: the round ran a project's menu stage, whose plan is voted from the project card
+    (under the programme's rule, as the project's plan-approval stage)."""
+
     def cb(action: str) -> str:
         return SurveyCb(action=action, survey_id=survey.id).pack()
 
     rows = [[button(_("⬇ Plan CSV"), cb("m_csv")), button(_("⬇ Plan XLSX"), cb("m_xlsx"))]]
-    if survey.is_closed(ctx.now()):
+    if survey.is_closed(ctx.now()) and project_id is not None:
+        rows.append([button(_("🏗 Open the project"), ProjectCb(action="card", project_id=project_id).pack())])
+    elif survey.is_closed(ctx.now()):
         rows.append([button(_("🗳 Put the plan to a vote"), cb("m_vote"))])
     else:
         rows.append([button(_("⛔ Close now"), cb("m_close"))])
@@ -405,14 +412,18 @@ def build_menus_router() -> Router:
             await query.answer()
 
             def field(label: str, name: str) -> InlineKeyboardButton:
-                return button(label, SurveyCb(action="cat_field", survey_id=0, value=f"{index}.{name}").pack())
+                # The item's id, not its place: a second tap, or an old message after the list changed,
+                # acts on this item or on nothing ("~": item ids have no such character).
+                return button(label, SurveyCb(action="cat_field", survey_id=0, value=f"{name}~{item.id}").pack())
 
-            required = _("🔓 Make it optional") if item.required else _("🔒 Make it required")
+            required = (
+                field(_("🔓 Make it optional"), "req0") if item.required else field(_("🔒 Make it required"), "req1")
+            )
             markup = rows_of(
                 [
                     field(_("💰 Cost"), "cost"),
                     field(_("👪 Residents' share"), "share"),
-                    field(required, "req"),
+                    required,
                     field(_("🗑 Remove"), "del"),
                 ],
                 2,
@@ -427,13 +438,14 @@ def build_menus_router() -> Router:
                 reply_markup=markup,
             )
         elif action == "cat_field":
-            place, _dot, name = callback_data.value.partition(".")
-            index, item = _item_at(catalogue, place)
+            name, _tilde, item_id = callback_data.value.partition("~")
+            item = catalogue.item(item_id)  # MenuError (told) once it was removed
+            index = catalogue.items.index(item)
             await residents.require_role(ctx.uow(), user, community_id, Role.WORKER)
             await query.answer()
-            if name == "req":
+            if name in ("req0", "req1"):
                 items = list(catalogue.items)
-                items[index] = replace(item, required=not item.required)
+                items[index] = replace(item, required=name == "req1")
                 await _save(ctx, bot, _, user, chat_id, community_id, replace(catalogue, items=tuple(items)))
             elif name == "del":
                 items = [i for i in catalogue.items if i.id != item.id]
@@ -763,7 +775,9 @@ def build_menus_router() -> Router:
 
     async def _results(ctx: BotContext, bot: Bot, _: Translator, user: int, chat_id: int, survey_id: int) -> None:
         outcome = await surveys.menu_outcome(ctx.uow(), user, survey_id)
-        await send_long(bot, chat_id, results_text(ctx, _, outcome), results_buttons(ctx, _, outcome.survey))
+        project = await renovation.project_of_survey(ctx.uow(), outcome.survey)
+        markup = results_buttons(ctx, _, outcome.survey, None if project is None else project.id)
+        await send_long(bot, chat_id, results_text(ctx, _, outcome), markup)
 
     @router.callback_query(
         SurveyCb.filter(F.action.in_({"results", "m_csv", "m_xlsx", "m_close", "m_close_ok", "m_vote"}))
@@ -808,6 +822,12 @@ def build_menus_router() -> Router:
             await _results(ctx, bot, _, user, chat_id, survey.id)
         elif action == "m_vote":
             await residents.require_role(ctx.uow(), user, survey.community_id, Role.WORKER)
+            if await renovation.project_of_survey(ctx.uow(), survey) is not None:
+                await query.answer(
+                    _("This round is a stage of a project: put its plan to the vote from the project card."),
+                    show_alert=True,
+                )
+                return
             if not survey.is_closed(ctx.now()):
                 await query.answer(_("Close the menu round first."), show_alert=True)
                 return

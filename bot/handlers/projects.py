@@ -106,7 +106,12 @@ def project_card(ctx: BotContext, _: Translator, view: renovation.ProjectView) -
     ]
     for number, stage in enumerate(project.stages, start=1):
         rule = stage_rule(project, stage.kind)
-        ruled = _("rule: {rule}").format(rule=rule_title(_, rule)) if rule is not None else _("no count required")
+        if rule is not None:
+            ruled = _("rule: {rule}").format(rule=rule_title(_, rule))
+        elif stage.kind is StageKind.MENU:
+            ruled = _("no count required")
+        else:
+            ruled = _("the questionnaire's own satisfaction threshold")
         lines.append(f"{number}. {_stage_title(_, stage.kind)} — {_(_STATUS[stage.status])} ({ruled})")
         attempt = stage.current
         if attempt is not None:
@@ -138,7 +143,10 @@ def _card_buttons(_: Translator, view: renovation.ProjectView) -> InlineKeyboard
                 label = _("🗳 Put the draft plan to the vote ({n} days)").format(n=days)
                 rows.append([button(label, ProjectCb(action="plan", project_id=pid, value=str(days)).pack())])
         else:
+            ruled = stage_rule(project, stage) is not None
             for instrument in step.instruments:
+                if instrument is Instrument.VOTE and not ruled:
+                    continue  # the programme sets no count: the questionnaire's own measure decides
                 for days in PROJECT_DAYS:
                     label = _("{how}, {n} days").format(how=_(_INSTRUMENT[instrument]), n=days)
                     value = f"{stage}.{instrument}.{days}"

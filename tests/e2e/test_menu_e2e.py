@@ -281,3 +281,9 @@ async def test_a_worker_downloads_reuploads_and_edits_the_catalogue(box: Sandbox
     await _press(box, w, fields, ZH("🗑 Remove"), ZH("This is the community's own catalogue."))
     items = (await _stored(box))["items"]
     assert len(items) == len(default_catalogue().items) - 1 and items[0]["id"] != first["id"]
+    # The same button again (a double tap, an old message) removes nothing more: it names the item.
+    again = next(d for t, d in _buttons(fields) if ZH("🗑 Remove") in t)
+    update = box.api.user_presses(w, fields["message_id"], again)
+    answer = await wait_for(lambda: box.api.callback_answers.get(update["callback_query"]["id"]))
+    assert answer["text"] == ZH('the menu has no item "{item}"').format(item=first["id"])
+    assert (await _stored(box))["items"] == items

@@ -192,6 +192,13 @@ async def test_a_baoding_project_goes_through_its_stages_with_a_failed_willingne
     await _tap(box, w, confirm, ZH("⛔ Yes, close now"))
     await jobs.run_due()  # the closed round is announced to the workers and decides the menu stage
     await _said(box, w, before, ZH("Menu selection"))
+    closed = await _said(
+        box, w, before, ZH("📝 “{title}” has closed: {n} owners answered.").format(title=round_.title, n=4)
+    )
+    # Its results lead to the project card, not to a plan vote outside the project.
+    results = await _press(box, w, closed, ZH("📊 Results"), ZH("Draft plan:"))
+    labels = [t for t, _d in _buttons(results)]
+    assert ZH("🏗 Open the project") in labels and ZH("🗳 Put the plan to a vote") not in labels
     project = await _project(box)
     assert project.stage(StageKind.MENU).status is StageStatus.PASSED
     assert project.stage(StageKind.MENU).summary["items"] == ["B01", "I02"]  # the required item and the lift
