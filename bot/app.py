@@ -23,7 +23,7 @@ from bot.context import BotContext, Clock, system_clock
 from bot.handlers import build_root_router
 from bot.i18n import translator
 from bot.jobs import VoteJobs
-from bot.middlewares import AccountMiddleware, FloodControl
+from bot.middlewares import AccountMiddleware, FloodControl, OneAtATime
 from voting import residents
 from voting.ports import UnitOfWork
 
@@ -77,6 +77,7 @@ def build_bot(token: str, api_base: str, ctx: BotContext, limits: SendLimits | N
 
 def build_dispatcher(ctx: BotContext) -> Dispatcher:
     dp = Dispatcher()
+    dp.update.outer_middleware(OneAtATime())
     dp.update.outer_middleware(AccountMiddleware(ctx))
     dp.include_router(build_root_router(ctx))
     return dp

@@ -19,9 +19,43 @@ from bot.context import BotContext
 from bot.i18n import normalize_locale, translator
 from voting import residents
 
-__all__ = ["AccountMiddleware", "FloodControl"]
+__all__ = ["AccountMiddleware", "FloodControl", "OneAtATime"]
 
 log = logging.getLogger(__name__)
+
+
+class OneAtATime(BaseMiddleware):
+    """One person's updates are handled one at a time, in the order they arrived.
+
+    Polling and webhooks hand updates to handlers concurrently; an elderly resident tapping two
+    items of the menu, or two answers, in quick succession would otherwise have two handlers read the
+    same progress and the second write over the first's tick. Different people still run in
+    parallel. (The menu's ticks are also changed under a database lock, for several processes.)
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._waiting: dict[int, int] = {}
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user: User | None = data.get("event_from_user")
+        if user is None:
+            return await handler(event, data)
+        lock = self._locks.setdefault(user.id, asyncio.Lock())
+        self._waiting[user.id] = self._waiting.get(user.id, 0) + 1
+        try:
+            async with lock:
+                return await handler(event, data)
+        finally:
+            self._waiting[user.id] -= 1
+            if not self._waiting[user.id]:
+                del self._waiting[user.id]
+                del self._locks[user.id]
 
 
 class AccountMiddleware(BaseMiddleware):

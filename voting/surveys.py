@@ -78,6 +78,7 @@ __all__ = [
     "submit_menu",
     "submit_questionnaire",
     "survey_recipients",
+    "update_progress",
 ]
 
 
@@ -488,6 +489,23 @@ async def save_progress(uow: UnitOfWork, seen: ResidentSurvey, data: dict[str, A
         _check_open(survey, now)
         await uow.surveys.save_progress(survey.id, seen.account_id, seen.owner_key, data, now)
         await uow.commit()
+
+
+async def update_progress(
+    uow: UnitOfWork,
+    seen: ResidentSurvey,
+    change: Callable[[dict[str, Any] | None], dict[str, Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    """Read, change and write a resident's progress in one transaction, under the survey's row lock:
+    two quick taps (handled concurrently) each see the other's tick instead of overwriting it."""
+    async with uow:
+        survey = await uow.surveys.get(seen.survey.id, lock=True)
+        _check_open(survey, now)
+        data = change(await uow.surveys.progress(survey.id, seen.account_id))
+        await uow.surveys.save_progress(survey.id, seen.account_id, seen.owner_key, data, now)
+        await uow.commit()
+    return data
 
 
 async def submit_questionnaire(

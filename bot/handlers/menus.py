@@ -15,6 +15,7 @@ import json
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 from fractions import Fraction
+from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
@@ -741,9 +742,14 @@ def build_menus_router() -> Router:
             if item.required:
                 await query.answer(_("This item is required: it is always in."), show_alert=True)
                 return
-            ids = [i for i in ids if i != item.id] if item.id in ids else [*ids, item.id]
-            ids = [i.id for i in catalogue.items if i.id in set(ids)]
-            await surveys.save_progress(ctx.uow(), seen, {"items": ids}, now)
+            shown = ids  # what the tapped message showed: the first tap starts from it
+
+            def toggle(stored: dict[str, Any] | None) -> dict[str, Any]:
+                current = [str(i) for i in stored.get("items", [])] if stored is not None else shown
+                picked = [i for i in current if i != item.id] if item.id in current else [*current, item.id]
+                return {"items": [i.id for i in catalogue.items if i.id in set(picked)]}
+
+            ids = (await surveys.update_progress(ctx.uow(), seen, toggle, now))["items"]
             seen = replace(seen, progress={"items": ids})
             await edit(query, menu_card(ctx, _, seen, ids), menu_buttons(_, survey, ids))
             await query.answer()  # after the edit: the tap is done when its answer comes
