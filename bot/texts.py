@@ -64,6 +64,10 @@ def help_text(_: Translator, *, bound: bool, worker: bool, auditor: bool = False
             _("• 📋 My ballots: your homes, your ballots and their receipt codes."),
             _("• You may change your vote until the deadline; the latest ballot counts."),
             _("• Keep your receipt code: anyone can find it in the published audit file."),
+            _(
+                "• 📝 Questionnaires & menu: answer questionnaires step by step (you can stop and come back), "
+                "and tick the renovation items you want with your estimated share shown."
+            ),
         ]
     else:
         lines.append(_("• Type the invite code from your slip (for example ABCD-EFGH) to link your home."))
@@ -76,6 +80,10 @@ def help_text(_: Translator, *, bound: bool, worker: bool, auditor: bool = False
             _("• ➕ New vote (/newvote): the wizard; or send a vote TOML file."),
             _("• 🛠 Manage votes: turnout, extend, reminders, paper ballots, close, objections, export."),
             _("• /turnout, /objections, /export; /community to switch community; /group in the owners' group."),
+            _(
+                "• 📝 Surveys & projects (/projects): questionnaires (/newquestionnaire), the renovation menu "
+                "(/catalogue, /newmenu) and renovation projects through their stages."
+            ),
             _("• 👥 Bindings: accounts linked to homes in your community; unbind a lost phone."),
             _("• /cancel stops what you are doing; /whoami shows your Telegram id."),
         ]

@@ -766,7 +766,7 @@ MENU_RULES: Mapping[str, Rule] = {
         Rule(
             "menu-eighty-percent-of-owners",
             (Condition(ConditionKind.APPROVAL, Fraction(4, 5), base=Base.TOTAL),),
-            N_("Menu item: selected by at least 80% of all owners, by area and by headcount"),
+            N_("Menu item: selected by at least four-fifths (80%) of all owners, by area and by headcount"),
         ),
     )
 }
