@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import openpyxl
-import pytest
 
 from bot.handlers.questionnaires import EXAMPLE_FILE
 from bot.i18n import translator
-from bot.sandbox.run import Sandbox, start_sandbox
+from bot.sandbox.run import Sandbox
 from bot.sandbox.seed import WORKER_ID
-from tests.botkit import SettableClock, fresh_db, wait_for
+from tests.botkit import wait_for
+from tests.e2e import test_worker_e2e
 from tests.e2e.test_worker_e2e import EXAMPLE as EXAMPLE_ROSTER
 from tests.e2e.test_worker_e2e import RESIDENT, _bind, _bot_messages, _buttons, _file, _said, _say, _send_file, _tap
 from voting.surveys import SurveyKind
@@ -24,13 +22,7 @@ from voting.surveys import SurveyKind
 ZH = translator("zh_CN")
 
 
-@pytest.fixture
-async def box(template_db: Path, tmp_path: Path, clock: SettableClock) -> AsyncIterator[Sandbox]:
-    sandbox = await start_sandbox(fresh_db(template_db, tmp_path), clock=clock)
-    try:
-        yield sandbox
-    finally:
-        await sandbox.close()
+box = test_worker_e2e.box  # the fixture: a sandbox with the demo community and its clock
 
 
 async def _press_new(box: Sandbox, user: int, message: dict[str, Any], label_part: str, expect: str) -> dict[str, Any]:
