@@ -207,15 +207,12 @@ class VoteJobs:
         upcoming = min((s.closes_at for s in recent if not s.is_closed(now)), default=None)
         for survey in (s for s in recent if s.is_closed(now)):
             key = f"survey-closed:{survey.id}"
-            async with self.ctx.uow() as uow:
-                if await uow.jobs.done([key]):
-                    continue
-            if not await self._claim(key):
+            if not await self._claim(key):  # told already (by this process or another)
                 continue
             ran.append(key)
             try:
                 async with self.ctx.uow() as uow:
-                    answered = await uow.surveys.counts(survey.id)
+                    answered = await uow.surveys.counts(survey)
                     workers = await uow.roles.holders(survey.community_id, Role.WORKER)
                 results = SurveyCb(action="results", survey_id=survey.id).pack()
                 notices = []

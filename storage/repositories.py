@@ -46,6 +46,20 @@ def utc_opt(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
+async def insert_once(session: AsyncSession, row: Any, key: Any) -> bool:
+    """Insert `row` unless its primary key `key` is taken; False when it was, or when another transaction
+    inserted it first (the primary key decides the race, in a savepoint so the caller's work stays)."""
+    if await session.get(type(row), key) is not None:
+        return False
+    session.add(row)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
 class SqlCommunities:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session

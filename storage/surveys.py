@@ -9,11 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import tables as t
-from storage.repositories import utc, utc_opt
+from storage.repositories import insert_once, utc, utc_opt
 from voting.canonical import canonical_json
 from voting.errors import NotFoundError
 from voting.surveys import StoredResponse, Survey, SurveyKind
@@ -213,15 +212,8 @@ class SqlSurveys:
         return None if row is None else _response(row)
 
     async def mark_answered(self, survey_id: int, owner_key: str) -> bool:
-        if await self.answered(survey_id, owner_key):
-            return False
-        self._s.add(t.SurveyAnswered(survey_id=survey_id, owner_key=owner_key))
-        try:
-            async with self._s.begin_nested():
-                await self._s.flush()
-        except IntegrityError:  # another submission of the same owner won the race
-            return False
-        return True
+        marker = t.SurveyAnswered(survey_id=survey_id, owner_key=owner_key)
+        return await insert_once(self._s, marker, (survey_id, owner_key))
 
     async def answered(self, survey_id: int, owner_key: str) -> bool:
         found = await self._s.scalar(
@@ -231,13 +223,12 @@ class SqlSurveys:
         )
         return found is not None
 
-    async def counts(self, survey_id: int) -> int:
-        survey = await self.get(survey_id)
+    async def counts(self, survey: Survey) -> int:
         if survey.anonymous:
-            query = select(func.count()).select_from(t.SurveyAnswered).where(t.SurveyAnswered.survey_id == survey_id)
+            query = select(func.count()).select_from(t.SurveyAnswered).where(t.SurveyAnswered.survey_id == survey.id)
         else:
             query = select(func.count(func.distinct(t.SurveyResponse.respondent))).where(
-                t.SurveyResponse.survey_id == survey_id
+                t.SurveyResponse.survey_id == survey.id
             )
         return int(await self._s.scalar(query) or 0)
 

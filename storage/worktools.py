@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import tables as t
-from storage.repositories import utc, utc_opt
+from storage.repositories import insert_once, utc, utc_opt
 from voting.drafts import Draft
 from voting.errors import ConflictError
 from voting.lifecycle import Objection
@@ -24,15 +23,7 @@ class SqlJobRuns:
         self._s = session
 
     async def claim(self, key: str, now: datetime) -> bool:
-        if await self._s.get(t.JobRun, key) is not None:
-            return False
-        self._s.add(t.JobRun(key=key, done_at=now))
-        try:
-            async with self._s.begin_nested():
-                await self._s.flush()
-        except IntegrityError:  # pk_job_runs: another process claimed it first
-            return False
-        return True
+        return await insert_once(self._s, t.JobRun(key=key, done_at=now), key)  # pk_job_runs decides races
 
     async def done(self, keys: Sequence[str]) -> set[str]:
         found: set[str] = set()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
-from voting.errors import N_, NotFoundError, RuleError, SurveyError
+from voting.errors import N_, NotFoundError, SurveyError
 from voting.model import Weight, format_area
 from voting.ports import UnitOfWork
 from voting.project import (
@@ -33,13 +33,13 @@ from voting.project import (
     start_stage,
 )
 from voting.questionnaire import Questionnaire, parse_questionnaire_toml
-from voting.residents import Role, check_role
+from voting.residents import Role, check_any_role, check_role
+from voting.services import add_vote
 from voting.surveys import (
     MenuOutcome,
     Survey,
     SurveyKind,
     add_survey,
-    check_staff,
     count_menu,
     count_questionnaire,
     plan_vote,
@@ -214,7 +214,7 @@ async def create_project(
 
 async def community_projects(uow: UnitOfWork, telegram_id: int, community_id: int) -> list[tuple[int, str]]:
     async with uow:
-        await check_staff(uow, telegram_id, community_id, (Role.WORKER, Role.AUDITOR))
+        await check_any_role(uow, telegram_id, community_id, (Role.WORKER, Role.AUDITOR))
         return await uow.projects.of_community(community_id)
 
 
@@ -222,7 +222,7 @@ async def project_view(uow: UnitOfWork, telegram_id: int, project_id: int, now: 
     """The project card's content for a worker or an auditor, with finished stages recorded."""
     async with uow:
         project = await _load(uow, project_id, lock=True)
-        await check_staff(uow, telegram_id, project.community_id, (Role.WORKER, Role.AUDITOR))
+        await check_any_role(uow, telegram_id, project.community_id, (Role.WORKER, Role.AUDITOR))
         synced = await _sync(uow, project, now)
         if synced != project:
             await _save(uow, synced, now)
@@ -255,15 +255,6 @@ async def _worker_project(uow: UnitOfWork, telegram_id: int, project_id: int, no
     return await _sync(uow, project, now)
 
 
-async def _add_vote(uow: UnitOfWork, vote: Vote, now: datetime) -> int:
-    """Inside the caller's transaction: the checks of services.create_vote, then store it scheduled."""
-    if vote.closes_at <= max(vote.opens_at, now):
-        raise RuleError(N_("closes_at: must be later than opens_at and than now"))
-    assert vote.roster_version_id is not None
-    (await uow.rosters.load(vote.roster_version_id)).restrict(vote.scope)
-    return await uow.votes.add(replace(vote, status=VoteStatus.SCHEDULED), now)
-
-
 async def start_vote_stage(
     uow: UnitOfWork, telegram_id: int, project_id: int, stage: StageKind, vote: Vote, now: datetime
 ) -> tuple[Project, int]:
@@ -274,7 +265,7 @@ async def start_vote_stage(
         vote = replace(vote, community_id=project.community_id, rule=rule, roster_version_id=project.roster_version)
         # Refused before anything is stored: the stage's order, the instrument, the roster.
         start_stage(project, stage, Instrument.VOTE, 0, project.roster_version, now=now)
-        vote_id = await _add_vote(uow, vote, now)
+        vote_id = await add_vote(uow, vote, now)
         project = start_stage(project, stage, Instrument.VOTE, vote_id, project.roster_version, now=now)
         await _save(uow, project, now)
         await uow.commit()
@@ -333,8 +324,7 @@ async def plan_to_vote(
         rule = stage_rule(project, StageKind.PLAN_APPROVAL)
         assert rule is not None
         vote = plan_vote(outcome, rule, closes_at, now, f"worker:{telegram_id}", translate)
-        start_stage(project, StageKind.PLAN_APPROVAL, Instrument.VOTE, 0, project.roster_version, now=now)
-        vote_id = await _add_vote(uow, replace(vote, roster_version_id=project.roster_version), now)
+        vote_id = await add_vote(uow, replace(vote, roster_version_id=project.roster_version), now)
         project = start_stage(
             project, StageKind.PLAN_APPROVAL, Instrument.VOTE, vote_id, project.roster_version, now=now
         )

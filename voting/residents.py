@@ -30,6 +30,7 @@ __all__ = [
     "bind",
     "binding_for_worker",
     "bindings_of_community",
+    "check_any_role",
     "check_role",
     "choose_community",
     "ensure_account",
@@ -268,6 +269,15 @@ async def check_role(uow: UnitOfWork, telegram_id: int, community_id: int, role:
     account = await uow.accounts.find(telegram_id)
     if account is None or (community_id, role) not in await uow.roles.of_account(account.id):
         raise PermissionDeniedError(telegram_id, str(role), community_id)
+    return account
+
+
+async def check_any_role(uow: UnitOfWork, telegram_id: int, community_id: int, roles: Sequence[Role]) -> Account:
+    """Inside a transaction the caller holds: the account, if it has one of `roles` in the community."""
+    account = await uow.accounts.find(telegram_id)
+    held = set() if account is None else set(await uow.roles.of_account(account.id))
+    if account is None or not any((community_id, role) in held for role in roles):
+        raise PermissionDeniedError(telegram_id, "/".join(map(str, roles)), community_id)
     return account
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "BallotRequest",
     "BatchOutcome",
     "ImportedRoster",
+    "add_vote",
     "cast_ballot",
     "cast_ballots",
     "check_accepts_ballots",
@@ -108,17 +109,22 @@ async def create_vote(uow: UnitOfWork, vote: Vote, now: datetime) -> int:
     Checked now rather than at opening time, so the worker hears it: the closing time is still in
     the future, and the scope holds homes of the current roster (ScopeError otherwise).
     """
-    if vote.closes_at <= max(vote.opens_at, now):
-        raise RuleError(N_("closes_at: must be later than opens_at and than now"))
     async with uow:
-        await uow.communities.name(vote.community_id)
-        version_id = vote.roster_version_id or await uow.rosters.latest(vote.community_id)
-        if version_id is None:
-            raise NotFoundError("roster of community", vote.community_id)
-        (await uow.rosters.load(version_id)).restrict(vote.scope)
-        vote_id = await uow.votes.add(replace(vote, status=VoteStatus.SCHEDULED), now)
+        vote_id = await add_vote(uow, vote, now)
         await uow.commit()
     return vote_id
+
+
+async def add_vote(uow: UnitOfWork, vote: Vote, now: datetime) -> int:
+    """`create_vote` inside the caller's transaction (a project stage stores its vote with the stage)."""
+    if vote.closes_at <= max(vote.opens_at, now):
+        raise RuleError(N_("closes_at: must be later than opens_at and than now"))
+    await uow.communities.name(vote.community_id)
+    version_id = vote.roster_version_id or await uow.rosters.latest(vote.community_id)
+    if version_id is None:
+        raise NotFoundError("roster of community", vote.community_id)
+    (await uow.rosters.load(version_id)).restrict(vote.scope)
+    return await uow.votes.add(replace(vote, status=VoteStatus.SCHEDULED), now)
 
 
 async def open_vote(uow: UnitOfWork, vote_id: int, now: datetime, pseudonym_key: bytes) -> Vote:

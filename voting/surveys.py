@@ -25,7 +25,6 @@ from voting.errors import (
     AlreadyAnsweredError,
     NotBoundError,
     NotFoundError,
-    PermissionDeniedError,
     RuleError,
     SurveyError,
 )
@@ -52,7 +51,7 @@ from voting.questionnaire import (
     submit,
     tally_questionnaire,
 )
-from voting.residents import Account, Role, check_role
+from voting.residents import Account, Role, check_any_role, check_role
 from voting.rules import Rule, rule_from_dict
 from voting.votes import Vote
 
@@ -150,17 +149,6 @@ class StoredResponse:
 # ---------------------------------------------------------------------------------------- workers
 
 
-async def check_staff(uow: UnitOfWork, telegram_id: int, community_id: int, roles: Sequence[Role]) -> Account:
-    denied: PermissionDeniedError | None = None
-    for role in roles:
-        try:
-            return await check_role(uow, telegram_id, community_id, role)
-        except PermissionDeniedError as exc:
-            denied = denied or exc
-    assert denied is not None
-    raise denied
-
-
 async def add_survey(uow: UnitOfWork, survey: Survey, now: datetime) -> Survey:
     """Inside the caller's transaction: check the times and the roster, store the survey open from now."""
     if survey.closes_at <= now:
@@ -250,16 +238,16 @@ async def staff_survey(
     """A survey as a worker (or, given, an auditor) of its community sees it."""
     async with uow:
         survey = await uow.surveys.get(survey_id)
-        await check_staff(uow, telegram_id, survey.community_id, roles)
+        await check_any_role(uow, telegram_id, survey.community_id, roles)
     return survey
 
 
 async def community_surveys(uow: UnitOfWork, telegram_id: int, community_id: int) -> list[tuple[Survey, int]]:
     """The community's surveys, newest first, each with how many owners have responded."""
     async with uow:
-        await check_staff(uow, telegram_id, community_id, (Role.WORKER, Role.AUDITOR))
+        await check_any_role(uow, telegram_id, community_id, (Role.WORKER, Role.AUDITOR))
         surveys = await uow.surveys.of_community(community_id)
-        return [(s, await uow.surveys.counts(s.id)) for s in surveys]
+        return [(s, await uow.surveys.counts(s)) for s in surveys]
 
 
 async def close_survey(uow: UnitOfWork, telegram_id: int, survey_id: int, now: datetime) -> Survey:
@@ -282,7 +270,7 @@ async def _catalogue(uow: UnitOfWork, community_id: int) -> Catalogue:
 async def current_catalogue(uow: UnitOfWork, telegram_id: int, community_id: int) -> tuple[Catalogue, bool]:
     """The community's catalogue, and whether it is the community's own (False: the shipped default)."""
     async with uow:
-        await check_staff(uow, telegram_id, community_id, (Role.WORKER, Role.AUDITOR))
+        await check_any_role(uow, telegram_id, community_id, (Role.WORKER, Role.AUDITOR))
         stored = await uow.surveys.catalogue(community_id)
     return (default_catalogue(), False) if stored is None else (Catalogue.from_dict(stored), True)
 
@@ -324,7 +312,7 @@ async def questionnaire_result(uow: UnitOfWork, telegram_id: int, survey_id: int
     """The count so far (final once closed), for a worker or an auditor of the community."""
     async with uow:
         survey = await uow.surveys.get(survey_id)
-        await check_staff(uow, telegram_id, survey.community_id, (Role.WORKER, Role.AUDITOR))
+        await check_any_role(uow, telegram_id, survey.community_id, (Role.WORKER, Role.AUDITOR))
         roster, stored = await _counted(uow, survey)
     return survey, count_questionnaire(survey, roster, stored)
 
@@ -351,7 +339,7 @@ async def menu_outcome(uow: UnitOfWork, telegram_id: int, survey_id: int) -> Men
     """Each item's support and the draft plan, for a worker or an auditor of the community."""
     async with uow:
         survey = await uow.surveys.get(survey_id)
-        await check_staff(uow, telegram_id, survey.community_id, (Role.WORKER, Role.AUDITOR))
+        await check_any_role(uow, telegram_id, survey.community_id, (Role.WORKER, Role.AUDITOR))
         roster, stored = await _counted(uow, survey)
     return count_menu(survey, roster, stored)
 
