@@ -6,7 +6,7 @@ import asyncio
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -54,6 +54,11 @@ class BotContext:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def evening_in(self, days: int) -> datetime:
+        """20:00 local time `days` days from today (the usual closing time), as an aware time like now()."""
+        day = self.now().astimezone(self.tz).date() + timedelta(days=days)
+        return datetime.combine(day, time(20, 0), tzinfo=self.tz).astimezone(self.now().tzinfo)
 
     def local(self, moment: datetime) -> str:
         """A time as people read it here: local date and minute, e.g. 2026-11-30 18:00."""

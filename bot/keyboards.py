@@ -22,6 +22,7 @@ __all__ = [
     "MenuButton",
     "button",
     "choice_label",
+    "is_menu_label",
     "main_menu",
     "menu_label",
     "object_button",
@@ -73,6 +74,12 @@ class MenuButton(Filter):
 
     async def __call__(self, message: Message) -> bool:
         return message.text is not None and self.matches(message.text)
+
+
+def is_menu_label(text: str) -> bool:
+    """Whether `text` is one of the menu keyboard's buttons, in any language: a conversation waiting
+    for typed text lets these through to their own handlers."""
+    return any(MenuButton(action).matches(text) for action in MENU)
 
 
 def main_menu(_: Translator, *, bound: bool, worker: bool = False) -> ReplyKeyboardMarkup:

@@ -96,6 +96,12 @@ _PROBLEM_TEMPLATES = {
 }
 
 
+def percent(value: Fraction) -> str:
+    """A share as people read it, one decimal, computed exactly: 2/3 -> "66.7%"."""
+    tenths = round(value * 1000)
+    return f"{tenths // 10}.{tenths % 10}%"
+
+
 def fraction_words(_: Translator, value: Fraction) -> str:
     known = _FRACTION_WORDS.get(value)
     if known is not None:

@@ -13,7 +13,7 @@ import hashlib
 import io
 import logging
 from dataclasses import replace
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -27,7 +27,7 @@ from bot.documents import InviteSlip, invite_csv, invite_sheet_pdf
 from bot.handlers.staff import chat_of, user_of, vote_for_staff
 from bot.handlers.votes import edit
 from bot.i18n import Translator, translator
-from bot.keyboards import MENU, MenuButton, button, choice_label, rows_of
+from bot.keyboards import MenuButton, button, choice_label, is_menu_label, rows_of
 from bot.outbox import Notice, deliver
 from bot.render import describe_input_error, describe_rule, describe_rule_error, rule_title
 from voting import drafts, lifecycle, residents, services
@@ -229,11 +229,6 @@ async def _advance(
     await _ask(ctx, bot, _, chat_id, draft)
 
 
-def _end_of_day_in(ctx: BotContext, days: int) -> datetime:
-    local = ctx.now().astimezone(ctx.tz).date() + timedelta(days=days)
-    return datetime.combine(local, time(20, 0), tzinfo=ctx.tz).astimezone(ctx.now().tzinfo)
-
-
 async def _wizard_value(  # noqa: PLR0911 - each step asks again on a value it cannot use
     ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Draft, value: str
 ) -> None:
@@ -274,7 +269,7 @@ async def _wizard_value(  # noqa: PLR0911 - each step asks again on a value it c
             if value == "now" and step == "opens":
                 moment = ctx.now()
             elif value.isdigit() and step == "closes":
-                moment = _end_of_day_in(ctx, int(value))
+                moment = ctx.evening_in(int(value))
             else:
                 moment = parse_local_datetime(value, ctx.tz, ctx.now())
         except ValueError:
@@ -643,7 +638,7 @@ def build_conversation_router() -> Router:
     @router.message(F.text, ~F.text.startswith("/"))
     async def typed(message: Message, bot: Bot, ctx: BotContext, _: Translator) -> None:
         text = (message.text or "").strip()
-        if any(MenuButton(action).matches(text) for action in MENU):
+        if is_menu_label(text):
             raise SkipHandler()
         draft = await drafts.open_draft(ctx.uow(), user_of(message))
         if draft is None:

@@ -13,8 +13,6 @@ import csv
 import io
 import json
 from dataclasses import replace
-from datetime import datetime, time, timedelta
-from fractions import Fraction
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -28,8 +26,8 @@ from bot.handlers.staff import chat_of, user_of
 from bot.handlers.surveys import announce_survey
 from bot.handlers.votes import edit
 from bot.i18n import Translator, translator
-from bot.keyboards import MENU, MenuButton, button, rows_of
-from bot.render import describe_input_error, rule_title
+from bot.keyboards import button, is_menu_label, rows_of
+from bot.render import describe_input_error, percent, rule_title
 from bot.texts import describe_catalogue_problems
 from voting import drafts, lifecycle, renovation, residents, services, surveys
 from voting.drafts import Draft
@@ -90,11 +88,6 @@ def _share_words(_: Translator, item: MenuItem) -> str:
     if item.share_kind is ShareKind.PER_M2:
         return _("residents {amount} per m²").format(amount=_yuan(item.share_amount))
     return _("residents {amount} in all, split by floor area").format(amount=_yuan(item.share_amount))
-
-
-def _percent(value: Fraction) -> str:
-    tenths = round(value * 1000)
-    return f"{tenths // 10}.{tenths % 10}%"
 
 
 def catalogue_text(_: Translator, catalogue: Catalogue, own: bool | None) -> str:
@@ -198,11 +191,6 @@ async def send_long(bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMar
     await bot.send_message(chat_id, pieces[-1], reply_markup=markup)
 
 
-def _end_of_day_in(ctx: BotContext, days: int) -> datetime:
-    local = ctx.now().astimezone(ctx.tz).date() + timedelta(days=days)
-    return datetime.combine(local, time(20, 0), tzinfo=ctx.tz).astimezone(ctx.now().tzinfo)
-
-
 # --- the resident's card -------------------------------------------------------------------------
 
 
@@ -289,10 +277,10 @@ def results_text(ctx: BotContext, _: Translator, outcome: surveys.MenuOutcome) -
                 mark=_(_INCLUSION_MARKS[line.inclusion]),
                 heads=s.support.headcount,
                 area=format_area(s.support.area),
-                ha=_percent(s.headcount_of_total),
-                hr=_percent(s.headcount_of_respondents),
-                aa=_percent(s.area_of_total),
-                ar=_percent(s.area_of_respondents),
+                ha=percent(s.headcount_of_total),
+                hr=percent(s.headcount_of_respondents),
+                aa=percent(s.area_of_total),
+                ar=percent(s.area_of_respondents),
             )
         )
     lines += ["", _("Draft plan:")]
@@ -666,7 +654,7 @@ def build_menus_router() -> Router:
             user,
             draft.community_id,
             draft.data.get("title", ""),
-            _end_of_day_in(ctx, int(days)),
+            ctx.evening_in(int(days)),
             ctx.now(),
             rule=rule,
         )
@@ -686,7 +674,7 @@ def build_menus_router() -> Router:
     @router.message(F.text, ~F.text.startswith("/"))
     async def typed(message: Message, bot: Bot, ctx: BotContext, _: Translator) -> None:
         text = (message.text or "").strip()
-        if any(MenuButton(action).matches(text) for action in MENU):
+        if is_menu_label(text):
             raise SkipHandler()
         draft = await drafts.open_draft(ctx.uow(), user_of(message))
         if draft is None or draft.kind not in EDIT_KINDS:
@@ -890,7 +878,7 @@ def build_menus_router() -> Router:
         vote = surveys.plan_vote(
             outcome,
             preset(rule_name),
-            _end_of_day_in(ctx, days),
+            ctx.evening_in(days),
             ctx.now(),
             lifecycle.worker_actor(user),
             translator(ctx.default_locale),

@@ -10,7 +10,8 @@ tally, a closed questionnaire or menu round) is recorded then, so nothing waits 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
+from fractions import Fraction
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -22,8 +23,8 @@ from bot.context import BotContext
 from bot.handlers.staff import chat_of, user_of
 from bot.handlers.surveys import announce_survey
 from bot.i18n import Translator, translator
-from bot.keyboards import MENU, MenuButton, button
-from bot.render import rule_title
+from bot.keyboards import button, is_menu_label
+from bot.render import percent, rule_title
 from bot.texts import stage_params
 from voting import drafts, lifecycle, renovation, residents, surveys
 from voting.errors import N_
@@ -60,14 +61,9 @@ _INSTRUMENT = {
 }
 
 
-def _closing(ctx: BotContext, days: int) -> datetime:
-    local = (ctx.now().astimezone(ctx.tz) + timedelta(days=days)).replace(hour=20, minute=0, second=0, microsecond=0)
-    return local.astimezone(ctx.tz).astimezone(ctx.now().tzinfo)
-
-
-def _percent(part: str | int, whole: str | int) -> str:
-    whole_value = float(whole)
-    return f"{100 * float(part) / whole_value:.1f}%" if whole_value else "0%"
+def _share(part: str | int, whole: str | int) -> str:
+    """A stored count ("340.00" m² or 4 owners) of a stored whole, as a percentage."""
+    return percent(Fraction(str(part)) / Fraction(str(whole))) if Fraction(str(whole)) else "0%"
 
 
 def _outcome_line(_: Translator, summary: dict[str, Any]) -> str:
@@ -84,10 +80,10 @@ def _outcome_line(_: Translator, summary: dict[str, Any]) -> str:
     return _("agreeing: {area} of {total_area} m² ({area_pct}), {heads} of {total_heads} owners ({heads_pct})").format(
         area=agree["area_m2"],
         total_area=agree["total_area_m2"],
-        area_pct=_percent(agree["area_m2"], agree["total_area_m2"]),
+        area_pct=_share(agree["area_m2"], agree["total_area_m2"]),
         heads=agree["headcount"],
         total_heads=agree["total_headcount"],
-        heads_pct=_percent(agree["headcount"], agree["total_headcount"]),
+        heads_pct=_share(agree["headcount"], agree["total_headcount"]),
     )
 
 
@@ -198,7 +194,7 @@ def _stage_vote(ctx: BotContext, project: Project, stage: StageKind, days: int, 
         preset("double-two-thirds"),
         Scope(),
         now,
-        _closing(ctx, days),
+        ctx.evening_in(days),
         created_by=created_by,
     )
 
@@ -209,7 +205,7 @@ async def _start(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, user: i
     actor = lifecycle.worker_actor(user)
     view = await renovation.project_view(ctx.uow(), user, pid, ctx.now())
     project = view.project
-    closes = _closing(ctx, days)
+    closes = ctx.evening_in(days)
     if instrument is Instrument.VOTE:
         vote = _stage_vote(ctx, project, stage, days, actor)
         _p, vote_id = await renovation.start_vote_stage(ctx.uow(), user, pid, stage, vote, ctx.now())
@@ -270,7 +266,7 @@ def build_projects_router() -> Router:
         elif action == "start":
             await _start(ctx, bot, _, chat_id, user, pid, callback_data.value)
         elif action == "plan":
-            closes = _closing(ctx, int(callback_data.value))
+            closes = ctx.evening_in(int(callback_data.value))
             zh = translator(ctx.default_locale)
             _p, vote_id = await renovation.plan_to_vote(ctx.uow(), user, pid, closes, ctx.now(), zh)
             ctx.poke()
@@ -300,7 +296,7 @@ def build_projects_router() -> Router:
     @router.message(F.text, ~F.text.startswith("/"))
     async def typed(message: Message, bot: Bot, ctx: BotContext, _: Translator) -> None:
         text = (message.text or "").strip()
-        if any(MenuButton(action).matches(text) for action in MENU):
+        if is_menu_label(text):
             raise SkipHandler()
         user = user_of(message)
         draft = await drafts.open_draft(ctx.uow(), user)

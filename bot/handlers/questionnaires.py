@@ -16,8 +16,7 @@ import io
 import json
 import secrets
 from dataclasses import replace
-from datetime import datetime, time, timedelta
-from fractions import Fraction
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,8 @@ from bot.handlers.staff import chat_of, user_of
 from bot.handlers.surveys import announce_survey
 from bot.handlers.votes import edit
 from bot.i18n import Translator
-from bot.keyboards import MENU, MenuButton, button, rows_of
+from bot.keyboards import button, is_menu_label, rows_of
+from bot.render import percent
 from bot.texts import describe_definition_problems, describe_error
 from voting import drafts, residents, surveys
 from voting.drafts import Draft
@@ -89,10 +89,6 @@ MAX_MESSAGE = 4000
 
 
 # --------------------------------------------------------------------------------------- answering
-
-
-def _percent(share: Fraction) -> str:
-    return f"{float(share * 100):.1f}%"
 
 
 def _answer_text(_: Translator, question: Question, value: Answer) -> str:
@@ -391,11 +387,6 @@ async def _typed_survey(ctx: BotContext, user: int) -> tuple[ResidentSurvey, Que
 # --------------------------------------------------------------------------------------- launching
 
 
-def _end_of_day_in(ctx: BotContext, days: int) -> datetime:
-    local = ctx.now().astimezone(ctx.tz).date() + timedelta(days=days)
-    return datetime.combine(local, time(20, 0), tzinfo=ctx.tz).astimezone(ctx.now().tzinfo)
-
-
 def _parse_definition(name: str, data: bytes) -> Questionnaire:
     if name == "wizard":
         return questionnaire_from_dict(json.loads(data.decode("utf-8")))
@@ -439,7 +430,7 @@ def _preview_text(_: Translator, questionnaire: Questionnaire) -> str:
         lines.append(
             _(
                 "Satisfaction measure: {question} answered {answers}; threshold {threshold} of owners and of area"
-            ).format(question=spec.question, answers=" | ".join(spec.satisfied), threshold=_percent(spec.threshold))
+            ).format(question=spec.question, answers=" | ".join(spec.satisfied), threshold=percent(spec.threshold))
         )
     lines.append(_("It runs on the latest roster. When should it close? Tapping one launches it now."))
     return "\n".join(lines)
@@ -477,7 +468,7 @@ async def _launch(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, user: 
     await residents.require_role(ctx.uow(), user, draft.community_id, Role.WORKER)
     await drafts.finish_draft(ctx.uow(), draft, ctx.now())  # first: a second tap launches nothing
     survey = await surveys.create_questionnaire(
-        ctx.uow(), user, draft.community_id, questionnaire, _end_of_day_in(ctx, days), ctx.now()
+        ctx.uow(), user, draft.community_id, questionnaire, ctx.evening_in(days), ctx.now()
     )
     told = await announce_survey(ctx, bot, survey)
     await bot.send_message(
@@ -602,9 +593,9 @@ def _weight_text(_: Translator, part: Weight, base: Weight) -> str:
     share = Share.of(part, base)
     return _("{owners} owners ({owners_pct}) · {area} m² ({area_pct})").format(
         owners=part.headcount,
-        owners_pct=_percent(share.headcount),
+        owners_pct=percent(share.headcount),
         area=format_area(part.area),
-        area_pct=_percent(share.area),
+        area_pct=percent(share.area),
     )
 
 
@@ -653,14 +644,14 @@ def results_text(ctx: BotContext, _: Translator, survey: Survey, result: Questio
             ).format(
                 question=sat.spec.question,
                 answers=" | ".join(sat.spec.satisfied),
-                of_total=f"{_percent(sat.of_total.headcount)} / {_percent(sat.of_total.area)}",
-                of_answered=f"{_percent(sat.of_answered.headcount)} / {_percent(sat.of_answered.area)}",
+                of_total=f"{percent(sat.of_total.headcount)} / {percent(sat.of_total.area)}",
+                of_answered=f"{percent(sat.of_answered.headcount)} / {percent(sat.of_answered.area)}",
             )
         )
         verdict = _("reached") if sat.holds() else _("not reached")
         lines.append(
             _("Threshold {threshold} in both dimensions: {verdict}").format(
-                threshold=_percent(sat.spec.threshold), verdict=verdict
+                threshold=percent(sat.spec.threshold), verdict=verdict
             )
         )
     text = "\n".join(lines)
@@ -762,7 +753,7 @@ def build_questionnaires_router() -> Router:
     @router.message(F.chat.type == "private", F.text, ~F.text.startswith("/"))
     async def typed(message: Message, bot: Bot, ctx: BotContext, _: Translator) -> None:
         text = (message.text or "").strip()
-        if any(MenuButton(action).matches(text) for action in MENU):
+        if is_menu_label(text):
             raise SkipHandler()
         user = user_of(message)
         draft = await drafts.open_draft(ctx.uow(), user)

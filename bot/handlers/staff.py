@@ -60,13 +60,8 @@ async def vote_for_staff(ctx: BotContext, telegram_id: int, vote_id: int, roles:
     """The vote, if the account holds one of `roles` in its community (PermissionDeniedError otherwise)."""
     async with ctx.uow() as uow:
         vote = await uow.votes.get(vote_id)
-        for role in roles:
-            try:
-                await residents.check_role(uow, telegram_id, vote.community_id, role)
-                return vote
-            except PermissionDeniedError:
-                continue
-    raise PermissionDeniedError(telegram_id, "/".join(map(str, roles)), vote.community_id)
+        await residents.check_any_role(uow, telegram_id, vote.community_id, roles)
+    return vote
 
 
 def _card(ctx: BotContext, _: Translator, vote: Vote) -> tuple[str, InlineKeyboardMarkup]:
