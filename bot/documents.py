@@ -1,7 +1,8 @@
 """Files people print and look at: invite slips (PDF and CSV) and vote charts (PNG).
 
-Pure rendering: every function returns bytes built in memory; the only I/O is reading installed
-fonts. Nothing here translates: every visible text arrives from the caller, already in the
+Pure rendering: every function returns bytes built in memory; the only I/O is reading the
+package's own font (``bot.fonts``: Chinese reads the same on any machine; emoji are left out).
+Nothing here translates: every visible text arrives from the caller, already in the
 reader's language. The charts use matplotlib's object API (``Figure`` + the Agg canvas), never
 pyplot's global state, so they may run in a worker thread (``asyncio.to_thread``).
 """
@@ -12,12 +13,12 @@ import csv
 import io
 import math
 import re
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from bot.fonts import FONT_PATH, chart_props, drawable, register_pdf_font
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -72,103 +73,28 @@ class ResultBar:
 # ---------------------------------------------------------------------------------------------
 # Fonts
 
-# Where Debian and Ubuntu put CJK fonts, best first: (path, face index inside a .ttc collection).
-# WenQuanYi Zen Hei is TrueType (glyf outlines), which reportlab can embed; Noto/Source Han CJK
-# ship CFF outlines that reportlab refuses, so they only serve the charts (matplotlib reads them).
-CJK_FONT_CANDIDATES: tuple[tuple[str, int], ...] = (
-    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
-    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
-    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", 0),
-    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
-    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),  # face 2 is Simplified Chinese
-    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 2),
-    ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/truetype/noto/NotoSansSC-Regular.ttf", 0),
-    ("/usr/share/fonts/opentype/adobe-source-han-sans/SourceHanSansSC-Regular.otf", 0),
-)
-
-# reportlab's built-in Adobe CID font for Simplified Chinese. It is only *named* in the PDF, not
-# embedded: Acrobat fetches its Asian font pack and poppler/pdf.js substitute a local font, so
-# Chinese still shows, but the shapes depend on the reader's machine. Embedding a real font is
-# preferred; this is the fallback so that a machine without CJK fonts still produces a usable PDF.
-_CID_FALLBACK = "STSong-Light"
+# The font is the package's own (bot/fonts): never the machine's, so every PDF and chart reads the
+# same everywhere. Kept as a one-entry candidate list so the chart code names it in one way.
+CJK_FONT_CANDIDATES: tuple[tuple[str, int], ...] = ((str(FONT_PATH), 0),)
 _LATIN_BOLD = "Helvetica-Bold"
-_font_lock = threading.Lock()
-
-
-def _installed_cjk_fonts() -> Iterator[tuple[str, int]]:
-    """The candidate CJK font files present on this machine, best first."""
-    for path, index in CJK_FONT_CANDIDATES:
-        if Path(path).is_file():
-            yield path, index
-
-
-@lru_cache(maxsize=8)
-def _register_pdf_font(candidates: tuple[tuple[str, int], ...]) -> tuple[str, bool]:
-    """Register the first embeddable CJK font with reportlab (once: parsing a 17 MB .ttc takes time).
-
-    Returns the font name and whether the font is embedded.
-    """
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfbase.ttfonts import TTFError, TTFont
-
-    with _font_lock:
-        for path, index in candidates:
-            if not Path(path).is_file():
-                continue
-            name = f"RenovoteCJK-{Path(path).stem}-{index}"
-            try:
-                pdfmetrics.registerFont(TTFont(name, path, subfontIndex=index))
-            except (TTFError, OSError):
-                continue  # CFF outlines (Noto CJK) or an unreadable file: try the next one
-            return name, True
-        pdfmetrics.registerFont(UnicodeCIDFont(_CID_FALLBACK))
-        return _CID_FALLBACK, False
 
 
 def _pdf_cjk_font() -> tuple[str, bool]:
-    """The CJK font for PDF text as (name, embedded), looked up among the current candidates."""
-    return _register_pdf_font(CJK_FONT_CANDIDATES)
+    """The CJK font for PDF text as (name, embedded): the bundled one, embedded as a subset."""
+    return register_pdf_font(), True
 
 
 @dataclass(frozen=True, slots=True)
 class _ChartFont:
-    """The font for chart text: families in order of preference and the weight the first one has."""
-
-    families: tuple[str, ...]
-    weight: int | str
+    """The font for chart text."""
 
     def props(self, size: float) -> FontProperties:
-        from matplotlib.font_manager import FontProperties
-
-        return FontProperties(family=list(self.families), weight=self.weight, size=size)
+        return chart_props(size)
 
 
-@lru_cache(maxsize=8)
-def _chart_font(candidates: tuple[tuple[str, int], ...]) -> _ChartFont:
-    """An installed CJK font for charts, added to matplotlib's font manager by path.
-
-    Added by path so that a font installed after matplotlib built its cache is still found. Its
-    own weight is asked for (WenQuanYi registers as 500, not "normal"): anything else makes
-    matplotlib log a warning at every new size. With no CJK font, DejaVu Sans draws what it can.
-    """
-    from matplotlib import font_manager
-
-    with _font_lock:
-        for path, _index in candidates:
-            if not Path(path).is_file():
-                continue
-            try:
-                font_manager.fontManager.addfont(path)
-                name = font_manager.FontProperties(fname=path).get_name()
-            except (OSError, RuntimeError, ValueError):
-                continue
-            weight = next(
-                (f.weight for f in font_manager.fontManager.ttflist if f.fname == path and f.name == name), "normal"
-            )
-            return _ChartFont((name,), weight)
-        return _ChartFont(("DejaVu Sans",), "normal")
+def _chart_font(_candidates: tuple[tuple[str, int], ...] = CJK_FONT_CANDIDATES) -> _ChartFont:
+    """The bundled font for charts (added to matplotlib's font manager by path, once)."""
+    return _ChartFont()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,12 +240,12 @@ def invite_sheet_pdf(slips: Sequence[InviteSlip], *, heading: str, lines: tuple[
 
     font, _embedded = _pdf_cjk_font()
     layout = _Layout(cols=2, rows=4, margin=8 * mm, page_w=A4[0], page_h=A4[1])
-    texts = _Texts(heading=heading, lines=lines, code_label=code_label)
+    texts = _Texts(drawable(heading), (drawable(lines[0]), drawable(lines[1])), drawable(code_label))
     per_page = layout.cols * layout.rows
     buffer = io.BytesIO()
     # invariant: no creation date or random id, so the same slips give the same bytes.
     canvas = Canvas(buffer, pagesize=A4, invariant=1, pageCompression=1)
-    canvas.setTitle(heading)
+    canvas.setTitle(texts.heading)
     for start in range(0, len(slips), per_page):
         page = slips[start : start + per_page]
         _draw_cut_lines(canvas, layout, len(page))
@@ -382,7 +308,7 @@ def _draw_home_and_code(
     """The home's label (large, faux-bold) and the invite code (larger, letter-spaced) beside the QR code."""
     from reportlab.lib.units import mm
 
-    size, label = _fit((slip.unit_label,), font, width, 0.45 * height, 24, 9, 17)
+    size, label = _fit((drawable(slip.unit_label),), font, width, 0.45 * height, 24, 9, 17)
     bottom = _draw_lines(canvas, label, font, size, x, top, bold=True)
 
     label_size, small = _fit((code_label,), font, width, 5 * mm, 9.5, 6)
@@ -540,7 +466,7 @@ def _new_figure(height_in: float, title: str, font: _ChartFont, *, title_pad: fl
     figure = Figure(figsize=(_WIDTH_IN, height_in), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    axes.set_title(title, loc="left", pad=title_pad, fontproperties=font.props(18))
+    axes.set_title(drawable(title), loc="left", pad=title_pad, fontproperties=font.props(18))
     axes.spines[["top", "right"]].set_visible(False)
     axes.set_axisbelow(True)
     return figure, axes
@@ -589,7 +515,7 @@ def turnout_chart_png(rows: Sequence[BuildingTurnout], *, title: str, homes_labe
             area_label,
         ),
     )
-    labels = [r.label for r in rows]
+    labels = [drawable(r.label) for r in rows]
     bar = 0.4
     value_props = font.props(12 if len(rows) <= 8 or horizontal else 10.5)
     for offset, (values, texts, colour, _name) in zip((-bar / 2, bar / 2), series, strict=True):
@@ -619,7 +545,8 @@ def turnout_chart_png(rows: Sequence[BuildingTurnout], *, title: str, homes_labe
         axes.set_ylim(0, 110)
         _percent_axis(axes.yaxis, font)
         axes.grid(axis="y", alpha=0.3)
-    handles = [Patch(color=colour, label=name) for _values, _texts, colour, name in series]  # also with no bars
+    # also with no bars
+    handles = [Patch(color=colour, label=drawable(name)) for _values, _texts, colour, name in series]
     axes.legend(
         handles=handles,
         loc="lower left",
@@ -644,11 +571,11 @@ def result_chart_png(bars: Sequence[ResultBar], *, title: str, legend: tuple[str
     figure, axes = _new_figure(2.0 + 1.3 * max(len(bars), 1), title, font)
     for position, item in enumerate(bars):
         _draw_result_bar(axes, position, item, font)
-    axes.set_yticks(range(len(bars)), [b.label for b in bars], fontproperties=font.props(13))
+    axes.set_yticks(range(len(bars)), [drawable(b.label) for b in bars], fontproperties=font.props(13))
     axes.set_ylim(max(len(bars), 1) - 0.5, -0.5)
     axes.set_xlim(0, 100)
     _percent_axis(axes.xaxis, font)
-    handles = [Patch(color=colour, label=name) for colour, name in zip(_RESULT_COLOURS, legend, strict=True)]
+    handles = [Patch(color=colour, label=drawable(name)) for colour, name in zip(_RESULT_COLOURS, legend, strict=True)]
     figure.legend(handles=handles, loc="outside lower left", ncols=4, frameon=False, prop=font.props(13))
     return _png(figure)
 

@@ -674,14 +674,16 @@ def questionnaire_chart_png(_: Translator, result: QuestionnaireResult) -> bytes
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from bot.documents import CJK_FONT_CANDIDATES, _chart_font, _png
+    from bot.documents import _chart_font, _png
+    from bot.fonts import drawable
 
-    font = _chart_font(CJK_FONT_CANDIDATES)
+    font = _chart_font()
+    numbers = {id(qr): n for n, qr in enumerate(result.questions, 1)}
     charted = [qr for qr in result.questions if qr.options]
     heights = [1.2 + 0.55 * len(qr.options) for qr in charted] or [2.0]
     figure = Figure(figsize=(10, 1.0 + sum(heights)), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
-    figure.suptitle(result.questionnaire.title, fontproperties=font.props(16))
+    figure.suptitle(drawable(result.questionnaire.title), fontproperties=font.props(16))
     axes_list = figure.subplots(len(heights), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
     if not charted:
         axes_list[0].text(
@@ -691,7 +693,7 @@ def questionnaire_chart_png(_: Translator, result: QuestionnaireResult) -> bytes
     for axes, qr in zip(axes_list, charted, strict=True):
         q = qr.question
         labels = [
-            ((_("Yes") if o.label == YES else _("No")) if q.kind is QuestionKind.YES_NO else o.label)[:24]
+            drawable((_("Yes") if o.label == YES else _("No")) if q.kind is QuestionKind.YES_NO else o.label)[:24]
             for o in qr.options
         ]
         owners = [float(Share.of(o.weight, qr.answered).headcount * 100) for o in qr.options]
@@ -702,7 +704,7 @@ def questionnaire_chart_png(_: Translator, result: QuestionnaireResult) -> bytes
         axes.set_yticks(list(ys), labels, fontproperties=font.props(11))
         axes.set_ylim(len(labels) - 0.5, -0.5)
         axes.set_xlim(0, 100)
-        axes.set_title(f"{q.id}. {q.text}"[:60], loc="left", fontproperties=font.props(12))
+        axes.set_title(drawable(f"{numbers[id(qr)]}. {q.text}")[:60], loc="left", fontproperties=font.props(12))
         axes.spines[["top", "right"]].set_visible(False)
         axes.legend(prop=font.props(10), loc="lower right", frameon=False)
     return _png(figure)

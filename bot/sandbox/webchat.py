@@ -8,6 +8,8 @@ POST /sandbox/api/chat/{user}/press      {"message_id", "data"}  the user taps a
 POST /sandbox/api/chat/{user}/file       multipart "file"        the user sends a document (or a photo)
 POST /sandbox/api/chat/{user}/block      {"blocked": true}       the user blocks (or unblocks) the bot
 GET  /sandbox/files/{file_id}            download a document or image sent in a chat
+GET  /sandbox/font.ttf                   the bundled Chinese font (bot/fonts), so the page reads on a
+                                         machine without Chinese fonts
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.fonts import FONT_PATH
 from bot.sandbox.botapi import ApiError, BotApiServer
 
 __all__ = ["webchat_routes"]
@@ -36,6 +39,9 @@ def webchat_routes(api: BotApiServer) -> list[web.RouteDef]:
 
     async def page(_request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "index.html")
+
+    async def font(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(FONT_PATH, headers={"Content-Type": "font/ttf", "Cache-Control": "max-age=86400"})
 
     async def users(_request: web.Request) -> web.Response:
         return web.json_response(
@@ -126,6 +132,7 @@ def webchat_routes(api: BotApiServer) -> list[web.RouteDef]:
         web.post("/sandbox/api/chat/{user}/file", upload),
         web.post("/sandbox/api/chat/{user}/block", block),
         web.get("/sandbox/files/{file_id}", download),
+        web.get("/sandbox/font.ttf", font),
     ]
 
 

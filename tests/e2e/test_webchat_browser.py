@@ -75,6 +75,11 @@ async def test_a_resident_binds_and_votes_in_the_web_chat(template_db: Path, tmp
         wait.until(ec.element_to_be_clickable(xpath_button("✔ 确认提交"))).click()
         wait.until(ec.text_to_be_present_in_element((By.ID, "messages"), "回执码"))
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        fonts = driver.execute_async_script(
+            "document.fonts.ready.then(() => arguments[0]([...document.fonts]"
+            ".filter(f => f.status === 'loaded').map(f => f.family)))"
+        )
+        assert any("Renovote Sans SC" in family for family in fonts), fonts  # the page's Chinese font is ours
         driver.save_screenshot(str(ARTIFACTS / "webchat-vote.png"))
         return str(driver.find_element(By.ID, "messages").text)
 

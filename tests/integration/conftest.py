@@ -1,4 +1,8 @@
-"""Real databases for the storage suite: a SQLite file always, PostgreSQL when TEST_DATABASE_URL is set.
+"""Real databases for the storage suite: a SQLite file always, PostgreSQL when one answers.
+
+PostgreSQL is TEST_DATABASE_URL when set (an override: a failure to reach it fails the tests);
+otherwise the usual local server, ``postgresql+asyncpg://postgres@127.0.0.1:5432/test`` (trust
+authentication), when it answers; otherwise the PostgreSQL tests skip and say why.
 
 Each test session gets its own PostgreSQL database (created and dropped here), migrated with the
 project's own Alembic migrations; each test starts from empty tables.
@@ -15,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage.db import make_engine
@@ -22,6 +27,7 @@ from storage.migrate import upgrade
 from storage.tables import Base
 
 PG_ENV = "TEST_DATABASE_URL"
+PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -42,11 +48,33 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+async def _answers(url: str) -> str | None:
+    """None when the server at url lets us in, else why not (in a few words)."""
+    engine = create_async_engine(url, connect_args={"timeout": 3})
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (OSError, TimeoutError, SQLAlchemyError) as error:
+        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    finally:
+        await engine.dispose()
+    return None
+
+
+def postgresql_base() -> str:
+    """The PostgreSQL server URL to test on, or skip (with the reason) when none is set and none answers."""
+    base = os.environ.get(PG_ENV)
+    if base:
+        return base
+    why = asyncio.run(_answers(PG_DEFAULT))
+    if why is not None:
+        pytest.skip(f"PostgreSQL tests skipped: {PG_ENV} is not set and {PG_DEFAULT} does not answer ({why})")
+    return PG_DEFAULT
+
+
 @pytest.fixture(scope="session")
 def postgresql_url() -> Iterator[str]:
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL tests skipped: {PG_ENV} is not set (.ci/run sets it when 127.0.0.1:5432 answers)")
+    base = postgresql_base()
     name = f"renovote_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
