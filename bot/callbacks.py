@@ -92,12 +92,13 @@ class QuestionCb(CallbackData, prefix="q"):
 
 
 class MenuCb(CallbackData, prefix="m"):
-    """A resident ticking items of menu round `survey_id`: `action` open, toggle, submit, ...;
-    `item` is the item's place in the round's catalogue (never its text)."""
+    """A resident ticking items of menu round `survey_id`: `action` open, page, toggle, submit, ...;
+    `item` is the item's place in the round's catalogue (never its text), `page` the page shown."""
 
     action: str
     survey_id: int
     item: int = -1
+    page: int = 0
 
 
 class ProjectCb(CallbackData, prefix="p"):

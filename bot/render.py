@@ -20,6 +20,7 @@ __all__ = [
     "describe_input_error",
     "describe_rule",
     "describe_rule_error",
+    "money",
     "render_tally",
     "shortfall_text",
 ]
@@ -309,3 +310,10 @@ def describe_verify_report(_: Translator, report: VerifyReport) -> str:
             )
         )
     return "\n".join(lines)
+
+
+def money(fen: int) -> str:
+    """Yuan for people to read, with thousands separators: 855000000 fen -> '¥8,550,000.00'."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}¥{whole:,}.{cents:02d}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from bot.context import BotContext
@@ -312,19 +313,29 @@ def stage_params(_: Translator, params: dict[str, object]) -> dict[str, object]:
     return out
 
 
-def describe_definition_problems(_: Translator, error: QuestionnaireError, limit: int = 20) -> str:
-    """Every problem of a questionnaire definition, where it is, what to fix."""
-    lines = [_("The questionnaire cannot be used. Fix these and send it again:")]
+_FIELD_PATH = re.compile(r"questions\[(\d+)\]\.?")
+
+
+def describe_definition_problems(
+    _: Translator, error: QuestionnaireError, limit: int = 20, *, where: bool = True
+) -> str:
+    """Every problem of a questionnaire definition, where it is (a file's row, question and key; not in
+    the chat wizard, whose questions have no ids a person wrote), what to fix."""
+    lines = [
+        _("The questionnaire cannot be used. Fix these and send it again:")
+        if where
+        else _("This question cannot be used yet:")
+    ]
     for problem in error.problems[:limit]:
-        where = []
-        if problem.row is not None:
-            where.append(_("row {row}").format(row=problem.row))
-        if problem.question:
-            where.append(_("question {id}").format(id=problem.question))
-        if problem.field:
-            where.append(problem.field)
+        places = []
+        if where and problem.row is not None:
+            places.append(_("row {row}").format(row=problem.row))
+        if where and problem.question:
+            places.append(_("question {id}").format(id=problem.question))
+        if where and problem.field:
+            places.append(_FIELD_PATH.sub(lambda m: _("question no. {n}").format(n=m[1]) + " ", problem.field).strip())
         text = _(problem.template).format(**problem.params)
-        lines.append(f"• {', '.join(where)}: {text}" if where else f"• {text}")
+        lines.append(f"• {', '.join(places)}: {text}" if places else f"• {text}")
     if len(error.problems) > limit:
         lines.append(_("… and {n} more.").format(n=len(error.problems) - limit))
     return "\n".join(lines)

@@ -72,6 +72,7 @@ __all__ = [
     "record_answer",
     "results_rows",
     "resume_at",
+    "split_options",
     "submit",
     "tally_questionnaire",
     "visible_questions",
@@ -85,6 +86,8 @@ Answers = Mapping[str, Answer]
 
 MAX_QUESTIONS = 100
 MAX_OPTIONS = 20
+# What a phone keyboard puts between options typed on one line: 、，, ; ； | ｜ (and line breaks).
+OPTION_SEPARATORS = re.compile(r"[\n\r、，,;；|｜]+")
 MAX_OPTION_LENGTH = 100
 MAX_TEXT_LENGTH = 4000  # a Telegram message holds 4096 characters
 DEFAULT_TEXT_LENGTH = 500
@@ -1585,3 +1588,8 @@ def _settings_sheet(data: bytes) -> dict[str, str]:
         return settings
     finally:
         book.close()
+
+
+def split_options(text: str) -> list[str]:
+    """The options a person typed: one a line, or on one line separated by 、，, ; | (full- or half-width)."""
+    return [part.strip() for part in OPTION_SEPARATORS.split(text) if part.strip()]

@@ -151,8 +151,13 @@ def _rename(font: object) -> None:
     postscript = FAMILY.replace(" ", "") + "-Regular"
     for record in list(name.names):
         if record.nameID in (1, 4, 16):
-            name.setName(FAMILY if record.nameID != 4 else f"{FAMILY} Regular", record.nameID, record.platformID,
-                         record.platEncID, record.langID)
+            name.setName(
+                FAMILY if record.nameID != 4 else f"{FAMILY} Regular",
+                record.nameID,
+                record.platformID,
+                record.platEncID,
+                record.langID,
+            )
         elif record.nameID == 3:
             name.setName(f"renovote;{postscript}", 3, record.platformID, record.platEncID, record.langID)
         elif record.nameID == 6:
@@ -160,7 +165,10 @@ def _rename(font: object) -> None:
         elif record.nameID == 0:
             name.setName(
                 "© 2014-2021 Adobe (http://www.adobe.com/). Subset of Noto Sans CJK SC for renovote.",
-                0, record.platformID, record.platEncID, record.langID,
+                0,
+                record.platformID,
+                record.platEncID,
+                record.langID,
             )
 
 

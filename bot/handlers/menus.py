@@ -27,7 +27,7 @@ from bot.handlers.surveys import announce_survey
 from bot.handlers.votes import edit
 from bot.i18n import Translator, translator
 from bot.keyboards import button, is_menu_label, rows_of
-from bot.render import describe_input_error, percent, rule_title
+from bot.render import describe_input_error, money, percent, rule_title
 from bot.texts import describe_catalogue_problems
 from voting import drafts, lifecycle, renovation, residents, services, surveys
 from voting.drafts import Draft
@@ -40,8 +40,10 @@ from voting.menu import (
     ItemClass,
     MenuItem,
     ShareKind,
+    default_catalogue,
     estimate_share,
     format_money,
+    item_share_estimate,
     parse_catalogue_sheet,
     parse_catalogue_toml,
     parse_money,
@@ -81,7 +83,7 @@ def item_name(_: Translator, item: MenuItem) -> str:
 
 
 def _yuan(fen: int) -> str:
-    return f"¥{format_money(fen)}"
+    return money(fen)
 
 
 def _share_words(_: Translator, item: MenuItem) -> str:
@@ -205,43 +207,106 @@ def _chosen(seen: surveys.ResidentSurvey) -> list[str]:
 
 def _share_lines(_: Translator, catalogue: Catalogue, ids: list[str], seen: surveys.ResidentSurvey) -> list[str]:
     estimate = estimate_share(catalogue, ids, seen.owner_area, seen.total_area)
-    lines = [_("Your estimated share: ¥{amount}").format(amount=format_money(estimate.total))]
+    lines = [_("Your estimated share: {amount}").format(amount=money(estimate.total))]
     for item_id, fen in estimate.lines:
         lines.append(f"  · {item_name(_, catalogue.item(item_id))}: {_yuan(fen)}")
     return lines
 
 
-def menu_card(ctx: BotContext, _: Translator, seen: surveys.ResidentSurvey, ids: list[str]) -> str:
+PER_PAGE = 5  # items a screen: with ◀ ▶ and submit, at most 8 buttons for an elderly reader
+
+
+def menu_pages(catalogue: Catalogue) -> list[tuple[ItemClass, list[tuple[int, MenuItem]]]]:
+    """The resident's pages: one class (基础 / 完善 / 提升) a page, a long class over several, each
+    item with its place in the catalogue (what a button carries)."""
+    pages: list[tuple[ItemClass, list[tuple[int, MenuItem]]]] = []
+    for item_class in ItemClass:
+        places = [(i, item) for i, item in enumerate(catalogue.items) if item.item_class is item_class]
+        pages += [(item_class, places[start : start + PER_PAGE]) for start in range(0, len(places), PER_PAGE)]
+    return pages
+
+
+def _home_cost(_: Translator, item: MenuItem, seen: surveys.ResidentSurvey) -> str:
+    """What the item costs this home (its own area's share), or that residents pay nothing for it."""
+    fen = item_share_estimate(item, seen.owner_area, seen.total_area)
+    return _yuan(fen) if fen else _("no cost to residents")
+
+
+def _page_of(pages: list[tuple[ItemClass, list[tuple[int, MenuItem]]]], page: int) -> int:
+    return min(max(page, 0), max(len(pages) - 1, 0))
+
+
+def menu_card(ctx: BotContext, _: Translator, seen: surveys.ResidentSurvey, ids: list[str], page: int = 0) -> str:
+    """One page of the menu for this home: each item's cost to it, required ones shown as included,
+    the running total, and a word that the costs are estimates when the catalogue is the example."""
     survey = seen.survey
     catalogue = survey.catalogue()
+    pages = menu_pages(catalogue)
+    page = _page_of(pages, page)
     homes = ", ".join(f"{unit} ({format_area(area)} m²)" for unit, area in seen.units)
+    estimate = estimate_share(catalogue, ids, seen.owner_area, seen.total_area)
     lines = [
         _("🛒 {title}").format(title=survey.title),
         _("Your homes: {homes}; {area} m² in all.").format(homes=homes, area=format_area(seen.owner_area)),
         _("Open until {time} (Beijing time).").format(time=ctx.local(survey.closes_at)),
-        _("Tap an item to tick or untick it; 🔒 items are required and always in. Then ✔ Submit."),
         "",
-        *_share_lines(_, catalogue, ids, seen),
     ]
+    if pages:
+        item_class, places = pages[page]
+        lines.append(
+            _("Page {page} of {pages}: {title}").format(
+                page=page + 1, pages=len(pages), title=_(CLASS_TITLES[item_class])
+            )
+        )
+        chosen = set(ids)
+        for _place, item in places:
+            cost = _home_cost(_, item, seen)
+            if item.required:
+                lines.append(
+                    _("🔒 {name}: {cost} for your home (required, included)").format(name=item_name(_, item), cost=cost)
+                )
+            else:
+                mark = "☑" if item.id in chosen else "⬜"
+                lines.append(
+                    _("{mark} {name}: {cost} for your home").format(mark=mark, name=item_name(_, item), cost=cost)
+                )
+        lines.append("")
+    lines.append(_("Tap an item to tick or untick it; 🔒 items are required and always in. Then ✔ Submit."))
+    lines.append(_("Your estimated share in all: {amount}").format(amount=money(estimate.total)))
+    if catalogue == default_catalogue():
+        lines.append(
+            _("These costs are estimates from the example catalogue; the community's plan sets the real ones.")
+        )
     if seen.answered:
         lines.append(_("You have submitted a choice; submitting again replaces it."))
     return "\n".join(lines)
 
 
-def menu_buttons(_: Translator, survey: surveys.Survey, ids: list[str]) -> InlineKeyboardMarkup:
+def menu_buttons(
+    _: Translator, survey: surveys.Survey, ids: list[str], page: int = 0, seen: surveys.ResidentSurvey | None = None
+) -> InlineKeyboardMarkup:
+    """At most eight buttons: this page's items (with this home's cost), ◀ ▶ between pages, ✔ submit."""
     catalogue = survey.catalogue()
+    pages = menu_pages(catalogue)
+    page = _page_of(pages, page)
     chosen = set(ids)
     rows: list[list[InlineKeyboardButton]] = []
-    for item_class in ItemClass:
-        places = [(i, item) for i, item in enumerate(catalogue.items) if item.item_class is item_class]
-        if not places:
-            continue
-        noop = MenuCb(action="noop", survey_id=survey.id).pack()
-        rows.append([button(f"— {_(CLASS_TITLES[item_class])} —", noop)])
-        for place, item in places:
-            mark = "🔒" if item.required else ("☑" if item.id in chosen else "⬜")
-            label = f"{mark} {item_name(_, item)}"
-            rows.append([button(label, MenuCb(action="toggle", survey_id=survey.id, item=place).pack())])
+    for place, item in pages[page][1] if pages else []:
+        mark = "🔒" if item.required else ("☑" if item.id in chosen else "⬜")
+        cost = "" if seen is None else " " + _home_cost(_, item, seen)
+        data = MenuCb(action="toggle", survey_id=survey.id, item=place, page=page).pack()
+        rows.append([button(f"{mark} {item_name(_, item)}{cost}", data)])
+    nav = []
+    if page > 0:
+        nav.append(
+            button(_("◀ Page {n}").format(n=page), MenuCb(action="page", survey_id=survey.id, page=page - 1).pack())
+        )
+    if page + 1 < len(pages):
+        nav.append(
+            button(_("Page {n} ▶").format(n=page + 2), MenuCb(action="page", survey_id=survey.id, page=page + 1).pack())
+        )
+    if nav:
+        rows.append(nav)
     rows.append([button(_("✔ Submit my choice"), MenuCb(action="submit", survey_id=survey.id).pack())])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
@@ -694,7 +759,7 @@ def build_menus_router() -> Router:
     # -- a resident ticking items --
 
     @router.callback_query(MenuCb.filter())
-    async def menu_button(
+    async def menu_button(  # noqa: PLR0911 - one early return per action
         query: CallbackQuery, callback_data: MenuCb, bot: Bot, ctx: BotContext, _: Translator
     ) -> None:
         if callback_data.action == "noop":
@@ -720,8 +785,13 @@ def build_menus_router() -> Router:
         if callback_data.action == "open":
             await query.answer()
             await bot.send_message(
-                chat_of(query), menu_card(ctx, _, seen, ids), reply_markup=menu_buttons(_, survey, ids)
+                chat_of(query), menu_card(ctx, _, seen, ids), reply_markup=menu_buttons(_, survey, ids, 0, seen)
             )
+            return
+        if callback_data.action == "page":
+            page = callback_data.page
+            await edit(query, menu_card(ctx, _, seen, ids, page), menu_buttons(_, survey, ids, page, seen))
+            await query.answer()
             return
         if callback_data.action == "toggle":
             if not 0 <= callback_data.item < len(catalogue.items):
@@ -739,7 +809,8 @@ def build_menus_router() -> Router:
 
             ids = (await surveys.update_progress(ctx.uow(), seen, toggle, now))["items"]
             seen = replace(seen, progress={"items": ids})
-            await edit(query, menu_card(ctx, _, seen, ids), menu_buttons(_, survey, ids))
+            page = callback_data.page
+            await edit(query, menu_card(ctx, _, seen, ids, page), menu_buttons(_, survey, ids, page, seen))
             await query.answer()  # after the edit: the tap is done when its answer comes
             return
         if callback_data.action == "submit":

@@ -24,11 +24,10 @@ from bot.handlers.staff import chat_of, user_of
 from bot.handlers.surveys import announce_survey
 from bot.i18n import Translator, translator
 from bot.keyboards import button, is_menu_label
-from bot.render import percent, rule_title
+from bot.render import money, percent, rule_title
 from bot.texts import stage_params
 from voting import drafts, lifecycle, renovation, residents, surveys
 from voting.errors import N_
-from voting.menu import format_money
 from voting.model import Scope
 from voting.project import (
     PROJECT_PRESETS,
@@ -69,10 +68,10 @@ def _share(part: str | int, whole: str | int) -> str:
 def _outcome_line(_: Translator, summary: dict[str, Any]) -> str:
     """What a finished stage counted: agreeing or satisfied owners by area and by headcount, or the plan."""
     if summary.get("instrument") == "menu":
-        return _("{n} items in the draft plan; estimated cost {cost} yuan, residents' share {share} yuan").format(
+        return _("{n} items in the draft plan; estimated cost {cost}, residents' share {share}").format(
             n=len(summary.get("items", [])),
-            cost=format_money(int(summary.get("total_cost_fen", 0))),
-            share=format_money(int(summary.get("residents_total_fen", 0))),
+            cost=money(int(summary.get("total_cost_fen", 0))),
+            share=money(int(summary.get("residents_total_fen", 0))),
         )
     agree = summary.get("agree")
     if not agree:

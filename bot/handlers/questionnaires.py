@@ -47,6 +47,7 @@ from voting.drafts import Draft
 from voting.errors import N_, AlreadyAnsweredError, AnswerError, PermissionDeniedError, QuestionnaireError, VotingError
 from voting.model import Weight, format_area
 from voting.questionnaire import (
+    MAX_OPTIONS,
     YES,
     Answer,
     Question,
@@ -63,6 +64,7 @@ from voting.questionnaire import (
     record_answer,
     results_rows,
     resume_at,
+    split_options,
     visible_questions,
     write_results_xlsx,
 )
@@ -410,27 +412,37 @@ def _how_to(_: Translator) -> str:
 
 
 def _preview_text(_: Translator, questionnaire: Questionnaire) -> str:
-    kinds = sorted({str(q.kind) for q in questionnaire.questions})
+    kind_words = {kind: _(label) for kind, label in WIZARD_KINDS}
+    numbers = {q.id: n for n, q in enumerate(questionnaire.questions, 1)}
     lines = [
         _("Questionnaire preview:"),
         f"📝 {questionnaire.title}",
-        _("{n} questions ({kinds}); {c} shown only after certain answers.").format(
+        _("{n} questions; {c} shown only after certain answers.").format(
             n=len(questionnaire.questions),
-            kinds=", ".join(kinds),
             c=sum(1 for q in questionnaire.questions if q.show_if is not None),
         ),
+    ]
+    for q in questionnaire.questions[:30]:
+        options = f"：{' / '.join(q.options)}" if q.options else ""
+        lines.append(f"{numbers[q.id]}. {q.text[:80]}（{kind_words[q.kind]}{options}）"[:300])
+    lines.append(
         _("Anonymous: yes (answers cannot be changed after submitting)")
         if questionnaire.anonymous
-        else _("Anonymous: no (owners can change their answers until it closes)"),
-    ]
+        else _("Anonymous: no (owners can change their answers until it closes)")
+    )
     spec = questionnaire.satisfaction
     if spec is None:
         lines.append(_("Satisfaction measure: none"))
     else:
         lines.append(
             _(
-                "Satisfaction measure: {question} answered {answers}; threshold {threshold} of owners and of area"
-            ).format(question=spec.question, answers=" | ".join(spec.satisfied), threshold=percent(spec.threshold))
+                "Satisfaction measure: question {question} answered {answers}; threshold {threshold} of owners "
+                "and of area"
+            ).format(
+                question=numbers.get(spec.question, spec.question),
+                answers=" | ".join(spec.satisfied),
+                threshold=percent(spec.threshold),
+            )
         )
     lines.append(_("It runs on the latest roster. When should it close? Tapping one launches it now."))
     return "\n".join(lines)
@@ -510,7 +522,12 @@ async def _wizard_ask(bot: Bot, _: Translator, chat_id: int, draft: Draft) -> No
     elif step == "text":
         await bot.send_message(chat_id, _("Question {n}: its text, as residents will read it.").format(n=n))
     elif step == "options":
-        await bot.send_message(chat_id, _("Question {n}: the options, one per line (2 to 20).").format(n=n))
+        await bot.send_message(
+            chat_id,
+            _(
+                "Question {n}: “{text}”. Its options (2 to 20): one per line, or on one line separated by 、 ， ; or |."
+            ).format(n=n, text=draft.data.get("current", {}).get("text", "")),
+        )
     elif step == "required":
         options = [(_("Required"), "yes"), (_("Optional"), "no")]
         await bot.send_message(
@@ -551,7 +568,12 @@ async def _wizard_value(  # noqa: PLR0911 - each step asks again on a value it c
         choice = current["type"] in (str(QuestionKind.SINGLE), str(QuestionKind.MULTIPLE))
         d.update(current=current, step="options" if choice else "required")
     elif step == "options":
-        options = [line.strip() for line in value.splitlines() if line.strip()]
+        options = split_options(value)
+        problem = _options_problem(_, options)
+        if problem:  # the question stays: only the options are asked again
+            await bot.send_message(chat_id, problem)
+            await _wizard_ask(bot, _, chat_id, draft)
+            return
         current["options"] = options
         d.update(current=current, step="required")
     elif step == "required":
@@ -561,9 +583,10 @@ async def _wizard_value(  # noqa: PLR0911 - each step asks again on a value it c
         current.update(required=value == "yes", id=f"q{len(questions) + 1}")
         try:  # check this question on its own before going on
             questionnaire_from_dict({"title": d["title"], "questions": [*questions, current]})
-        except QuestionnaireError as exc:
-            await bot.send_message(chat_id, describe_definition_problems(_, exc))
-            d.update(current={}, step="kind")
+        except QuestionnaireError as exc:  # the typed question is kept: its text (or options) is asked again
+            await bot.send_message(chat_id, describe_definition_problems(_, exc, where=False))
+            choice = current["type"] in (str(QuestionKind.SINGLE), str(QuestionKind.MULTIPLE))
+            d.update(current=current, step="options" if choice and len(str(current.get("text", ""))) >= 1 else "text")
             draft = await drafts.save_draft(ctx.uow(), _with_data(draft, d), ctx.now())
             await _wizard_ask(bot, _, chat_id, draft)
             return
@@ -580,6 +603,16 @@ async def _wizard_value(  # noqa: PLR0911 - each step asks again on a value it c
             return
     draft = await drafts.save_draft(ctx.uow(), _with_data(draft, d), ctx.now())
     await _wizard_ask(bot, _, chat_id, draft)
+
+
+def _options_problem(_: Translator, options: list[str]) -> str | None:
+    """Why a wizard question's options cannot be used (in words), or None."""
+    if not 2 <= len(options) <= MAX_OPTIONS:
+        return _("Give 2 to {limit} options; you gave {n}.").format(limit=MAX_OPTIONS, n=len(options))
+    twice = sorted({o for o in options if options.count(o) > 1})
+    if twice:
+        return _("Each option once, please: “{option}” is there twice.").format(option=twice[0])
+    return None
 
 
 def _with_data(draft: Draft, data: dict[str, Any]) -> Draft:

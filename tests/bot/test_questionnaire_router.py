@@ -67,18 +67,36 @@ async def test_a_worker_builds_a_questionnaire_in_the_chat_wizard_and_launches_i
     )
 
 
-async def test_a_wizard_refuses_a_choice_question_with_one_option_and_asks_again(h: Harness) -> None:
+async def test_a_wizard_refuses_one_option_keeps_the_question_and_takes_options_typed_on_one_line(h: Harness) -> None:
     w = WORKER_ID
     how = await h.say(w, "/newquestionnaire")
     await _press(h, w, how, ZH("🧙 Build it here"))
     kind = await h.say(w, "满意度")
     await _press(h, w, kind, ZH("Multiple choice"))
     await h.say(w, "哪些需要改造？")
-    required = await h.say(w, "只有一个")
-    await _press(h, w, required, ZH("Required"))
-    texts = [m.get("text", "") for m in h.api.messages(w)[-2:]]
-    assert ZH("The questionnaire cannot be used. Fix these and send it again:") in texts[0]
-    assert ZH("Question {n}: what type?").format(n=1) in texts[1]
+    await h.say(w, "只有一个")
+    refused, again = (m.get("text", "") for m in h.api.messages(w)[-2:])
+    assert refused == ZH("Give 2 to {limit} options; you gave {n}.").format(limit=20, n=1)
+    assert "哪些需要改造？" in again  # the typed question is still there: only the options are asked again
+    await h.say(w, "道路、照明，绿化; 停车 | 加装电梯")
+    await _press(h, w, h.last(w), ZH("Required"))
+    await _press(h, w, h.last(w), ZH("✔ Finish"))
+    assert ZH("Questionnaire preview:") in h.last(w)["text"]
+    (draft_questions,) = [d for d in [h.last(w)["text"]]]
+    for option in ("道路", "照明", "绿化", "停车", "加装电梯"):
+        assert option in draft_questions
+    assert "q1" not in draft_questions and "questions[" not in draft_questions
+
+
+async def test_a_wizard_refuses_an_option_given_twice_in_words(h: Harness) -> None:
+    w = WORKER_ID
+    how = await h.say(w, "/newquestionnaire")
+    await _press(h, w, how, ZH("🧙 Build it here"))
+    await _press(h, w, await h.say(w, "意见"), ZH("Single choice"))
+    await h.say(w, "是否同意？")
+    await h.say(w, "同意,同意")
+    refused = h.api.messages(w)[-2]["text"]
+    assert refused == ZH("Each option once, please: “{option}” is there twice.").format(option="同意")
 
 
 async def _launch(h: Harness, questionnaire: Questionnaire) -> surveys.Survey:

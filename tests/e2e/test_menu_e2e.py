@@ -37,7 +37,7 @@ from voting.surveys import SurveyKind
 
 box = test_worker_e2e.box  # the fixture: a sandbox with the demo community and its clock
 
-SHARE = "Your estimated share: ¥{amount}"  # the msgid of the live line
+SHARE = "Your estimated share in all: {amount}"  # the msgid of the running total
 
 CATALOGUE = """
 name = "幸福里改造菜单"
@@ -137,28 +137,44 @@ async def test_a_menu_round_from_catalogue_to_the_plan_vote(box: Sandbox) -> Non
     told = await _said(box, RESIDENT, 0, "幸福里改造点单")
     card = await _press(box, RESIDENT, told, ZH("🛒 Choose items"), "¥")
     assert "1-1-101" in card["text"] and "62.35" in card["text"]
-    assert "🔒 楼道整治" in [t for t, _d in _buttons(card)]
-    locked = next(d for t, d in _buttons(card) if t == "🔒 楼道整治")
+    # One class a page, each item's cost to this home, the required one shown as included.
+    page = ZH("Page {page} of {pages}: {title}")
+    assert page.format(page=1, pages=3, title=ZH("Basic (基础类)")) in card["text"]
+    included = ZH("🔒 {name}: {cost} for your home (required, included)")
+    assert included.format(name="楼道整治", cost="¥155.88") in card["text"]
+    assert len(_buttons(card)) <= 8
+    assert ZH("These costs are estimates from the example catalogue; the community's plan sets the real ones.") not in (
+        card["text"]
+    )  # the community's own catalogue: its costs are the community's
+    locked = next(d for t, d in _buttons(card) if t.startswith("🔒 楼道整治"))
     update = box.api.user_presses(RESIDENT, card["message_id"], locked)
     answer = await wait_for(lambda: box.api.callback_answers.get(update["callback_query"]["id"]))
     assert answer["show_alert"] and answer["text"] == ZH("This item is required: it is always in.")
-    card = await _tap(box, RESIDENT, card, "⬜ 加装电梯")
+    card = await _tap(box, RESIDENT, card, ZH("Page {n} ▶").format(n=2))
+    assert page.format(page=2, pages=3, title=ZH("Improvement (完善类)")) in card["text"]
+    line = ZH("{mark} {name}: {cost} for your home")
+    assert line.format(mark="⬜", name="加装电梯", cost="¥888.46") in card["text"]
+    card = await _tap(box, RESIDENT, card, "⬜ 加装电梯 ¥888.46")
+    assert line.format(mark="☑", name="加装电梯", cost="¥888.46") in card["text"]
+    card = await _tap(box, RESIDENT, card, ZH("Page {n} ▶").format(n=3))
     card = await _tap(box, RESIDENT, card, "⬜ 智能快递柜")
-    assert "☑ 智能快递柜" in [t for t, _d in _buttons(card)]
+    assert any(t.startswith("☑ 智能快递柜") for t, _d in _buttons(card))
     card = await _tap(box, RESIDENT, card, "☑ 智能快递柜")
-    assert ZH(SHARE).format(amount=_expected_share()) in card["text"]
-    assert [t for t, _d in _buttons(card) if t.startswith("☑")] == ["☑ 加装电梯"]
+    assert ZH(SHARE).format(amount="¥1,044.34") in card["text"]
+    assert [t for t, _d in _buttons(card) if t.startswith("☑")] == []  # page 3: the lift is on page 2
     # Leaving and coming back keeps the ticks (kept as progress).
     again = await _press(box, RESIDENT, told, ZH("🛒 Choose items"), "¥")
-    assert ZH(SHARE).format(amount="1044.34") in again["text"]
+    assert ZH(SHARE).format(amount="¥1,044.34") in again["text"]
     done = await _tap(box, RESIDENT, again, ZH("✔ Submit my choice"))
-    assert "✅" in done["text"] and "1044.34" in done["text"]
+    assert "✅" in done["text"] and "¥1,044.34" in done["text"]
 
     # The English resident sees English names where the catalogue has them, and submits two items.
     told_en = await _said(box, ENGLISH, 0, "幸福里改造点单")
     card_en = await _press(box, ENGLISH, told_en, "", "¥")
+    card_en = await _tap(box, ENGLISH, card_en, "Page 2 ▶")
     card_en = await _tap(box, ENGLISH, card_en, "⬜ Lifts")
     card_en = await _tap(box, ENGLISH, card_en, "⬜ 外墙保温")
+    assert "Your estimated share in all: ¥" in card_en["text"]
     done_en = await _tap(box, ENGLISH, card_en, "Submit")
     assert "✅" in done_en["text"]
 

@@ -183,6 +183,7 @@ async def test_a_baoding_project_goes_through_its_stages_with_a_failed_willingne
     for unit in ("1-1-101", "1-1-201", "1-1-202", "1-1-301"):
         told = await _said(box, owners[unit], 0, round_.title)
         menu = await _press(box, owners[unit], told, ZH("🛒 Choose items"), "¥")
+        menu = await _tap(box, owners[unit], menu, ZH("Page {n} ▶").format(n=2))  # page 1: the basic items
         menu = await _tap(box, owners[unit], menu, "⬜ 加装电梯")
         await _tap(box, owners[unit], menu, ZH("✔ Submit my choice"))
     card = await _card(box, project.id)

@@ -38,6 +38,7 @@ from voting.questionnaire import (
     record_answer,
     results_rows,
     resume_at,
+    split_options,
     submit,
     tally_questionnaire,
     visible_questions,
@@ -942,3 +943,19 @@ def test_a_number_in_range_round_trips_through_its_stored_text(units: int, decim
     stored = check_answer(q, str(Decimal(units).scaleb(-decimals)))
     assert isinstance(stored, str) and Fraction(stored) == value
     assert check_answer(q, stored) == stored
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "道路\n照明\n绿化",
+        "道路、照明、绿化",
+        "道路，照明，绿化",
+        "道路, 照明 ,绿化",
+        "道路;照明；绿化",
+        "道路 | 照明｜绿化",
+        "道路、\n照明,,绿化\n",
+    ],
+)
+def test_options_typed_on_a_phone_split_on_any_separator(typed: str) -> None:
+    assert split_options(typed) == ["道路", "照明", "绿化"]
