@@ -41,6 +41,8 @@ MENU = {
     "new_vote": N_("➕ New vote"),
     "surveys": N_("📝 Questionnaires & menu"),
     "staff_surveys": N_("📝 Surveys & projects"),
+    "export": N_("📦 Export audit bundle"),
+    "fingerprint": N_("🔑 Signing key"),
 }
 
 CHOICES = {
@@ -82,7 +84,8 @@ def is_menu_label(text: str) -> bool:
     return any(MenuButton(action).matches(text) for action in MENU)
 
 
-def main_menu(_: Translator, *, bound: bool, worker: bool = False) -> ReplyKeyboardMarkup:
+def main_menu(_: Translator, *, bound: bool, worker: bool = False, auditor: bool = False) -> ReplyKeyboardMarkup:
+    """The keyboard under the chat: a resident's buttons only once bound, then a worker's and an auditor's."""
     rows = []
     if bound:
         rows.append([KeyboardButton(text=menu_label(_, "votes")), KeyboardButton(text=menu_label(_, "my"))])
@@ -92,6 +95,8 @@ def main_menu(_: Translator, *, bound: bool, worker: bool = False) -> ReplyKeybo
         rows.append(
             [KeyboardButton(text=menu_label(_, "staff_surveys")), KeyboardButton(text=menu_label(_, "bindings"))]
         )
+    if auditor:
+        rows.append([KeyboardButton(text=menu_label(_, "export")), KeyboardButton(text=menu_label(_, "fingerprint"))])
     rows.append([KeyboardButton(text=menu_label(_, "help")), KeyboardButton(text=menu_label(_, "language"))])
     return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
 

@@ -57,6 +57,25 @@ def welcome_unbound(_: Translator) -> str:
     )
 
 
+def worker_welcome(_: Translator) -> str:
+    return _(
+        "You are a community worker here. What you can do:\n"
+        "• send the owner roster as a CSV or XLSX file (a preview first), then /invites for the invite slips;\n"
+        "• ➕ New vote; 🛠 Manage votes: turnout, who has not voted, reminders, paper ballots and their forms, "
+        "extending, closing, objections;\n"
+        "• 📝 Surveys & projects: questionnaires, the renovation menu and projects;\n"
+        "• 👥 Bindings: accounts linked to homes."
+    )
+
+
+def auditor_welcome(_: Translator, key_fingerprint: str) -> str:
+    return _(
+        "You are an auditor here. 📦 Export audit bundle sends the signed bundle of a closed vote; check it on your "
+        "own computer with renovote audit verify. 🔑 Signing key: the fingerprint of the key that signs the "
+        "results is {fingerprint}; compare it with the one the community published."
+    ).format(fingerprint=key_fingerprint)
+
+
 def help_text(_: Translator, *, bound: bool, worker: bool, auditor: bool = False) -> str:
     lines = [_("How to use renovote:")]
     if bound:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import NamedTuple
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardMarkup
 
 from bot.callbacks import LangCb
 from bot.context import BotContext
 from bot.i18n import LOCALES, Translator, translator
 from bot.keyboards import MenuButton, language_buttons, main_menu
-from bot.texts import bound_text, help_text, welcome_unbound
+from bot.texts import auditor_welcome, bound_text, help_text, welcome_unbound, worker_welcome
 from voting import residents
+from voting.audit import fingerprint
 from voting.residents import Role
 
 __all__ = ["build_resident_router"]
@@ -24,20 +26,52 @@ log = logging.getLogger(__name__)
 CODE_PATTERN = re.compile(r"^\s*[A-Za-z0-9]{4}[\s-]?[A-Za-z0-9]{4}\s*$")
 
 
-async def menu_for(ctx: BotContext, _: Translator, telegram_id: int) -> tuple[bool, bool]:
-    """(bound, worker) for the menu keyboard."""
+class Roles(NamedTuple):
+    """What the menu keyboard offers a person: a resident's buttons when bound, a worker's, an auditor's."""
+
+    bound: bool
+    worker: bool
+    auditor: bool
+
+    def menu(self, _: Translator) -> ReplyKeyboardMarkup:
+        return main_menu(_, bound=self.bound, worker=self.worker, auditor=self.auditor)
+
+
+async def menu_for(ctx: BotContext, _: Translator, telegram_id: int) -> Roles:
+    """The person's roles, for the menu keyboard and the welcome."""
     bound = bool(await residents.my_bindings(ctx.uow(), telegram_id))
-    worker = any(role is Role.WORKER for _c, role in await residents.roles_of(ctx.uow(), telegram_id))
-    return bound, worker
+    held = {role for _c, role in await residents.roles_of(ctx.uow(), telegram_id)}
+    return Roles(bound, Role.WORKER in held, Role.AUDITOR in held)
+
+
+def welcome_text(ctx: BotContext, _: Translator, roles: Roles) -> str:
+    """/start: what this person can do here, by role (a worker, an auditor, a resident, or nobody yet)."""
+    parts = []
+    if roles.worker:
+        parts.append(worker_welcome(_))
+    if roles.auditor:
+        parts.append(auditor_welcome(_, key_fingerprint(ctx)))
+    if roles.bound:
+        parts.append(_("Welcome back. Tap 🗳 Votes to see the open votes, or 📋 My ballots for your receipts."))
+    return "\n\n".join(parts) or welcome_unbound(_)
+
+
+def key_fingerprint(ctx: BotContext) -> str:
+    """The fingerprint of the key that signs tallies, for an auditor to compare with the published one
+    ("—" while this server has none: `renovote run` makes one at its first start)."""
+    try:
+        key = ctx.signing_key()
+    except RuntimeError:  # no key configured (a test context): nothing has been signed either
+        return "—"
+    return fingerprint(key.public_key())
 
 
 async def _bind(message: Message, ctx: BotContext, _: Translator, code: str) -> None:
     assert message.from_user is not None
     binding = await residents.bind(ctx.uow(), message.from_user.id, code, ctx.now())
-    bound, worker = await menu_for(ctx, _, message.from_user.id)
+    roles = await menu_for(ctx, _, message.from_user.id)
     await message.answer(
-        bound_text(_, binding) + "\n\n" + _("Tap 🗳 Votes below to see the open votes."),
-        reply_markup=main_menu(_, bound=bound, worker=worker),
+        bound_text(_, binding) + "\n\n" + _("Tap 🗳 Votes below to see the open votes."), reply_markup=roles.menu(_)
     )
 
 
@@ -51,12 +85,8 @@ def build_resident_router() -> Router:
     @router.message(CommandStart())
     async def start(message: Message, ctx: BotContext, _: Translator) -> None:
         assert message.from_user is not None
-        bound, worker = await menu_for(ctx, _, message.from_user.id)
-        if bound:
-            text = _("Welcome back. Tap 🗳 Votes to see the open votes, or 📋 My ballots for your receipts.")
-        else:
-            text = welcome_unbound(_)
-        await message.answer(text, reply_markup=main_menu(_, bound=bound, worker=worker))
+        roles = await menu_for(ctx, _, message.from_user.id)
+        await message.answer(welcome_text(ctx, _, roles), reply_markup=roles.menu(_))
 
     @router.message(F.text.regexp(CODE_PATTERN))
     async def code_typed(message: Message, ctx: BotContext, _: Translator) -> None:
@@ -66,11 +96,9 @@ def build_resident_router() -> Router:
     @router.message(MenuButton("help"))
     async def show_help(message: Message, ctx: BotContext, _: Translator) -> None:
         assert message.from_user is not None
-        bound, worker = await menu_for(ctx, _, message.from_user.id)
-        auditor = any(role is Role.AUDITOR for _c, role in await residents.roles_of(ctx.uow(), message.from_user.id))
+        roles = await menu_for(ctx, _, message.from_user.id)
         await message.answer(
-            help_text(_, bound=bound, worker=worker, auditor=auditor),
-            reply_markup=main_menu(_, bound=bound, worker=worker),
+            help_text(_, bound=roles.bound, worker=roles.worker, auditor=roles.auditor), reply_markup=roles.menu(_)
         )
 
     @router.message(Command("language"))
@@ -84,11 +112,9 @@ def build_resident_router() -> Router:
         await residents.set_language(ctx.uow(), query.from_user.id, locale)
         _ = translator(locale)
         await query.answer()
-        bound, worker = await menu_for(ctx, _, query.from_user.id)
+        roles = await menu_for(ctx, _, query.from_user.id)
         if query.message is not None:
-            await query.message.answer(
-                _("Language set: English."), reply_markup=main_menu(_, bound=bound, worker=worker)
-            )
+            await query.message.answer(_("Language set: English."), reply_markup=roles.menu(_))
 
     return router
 
@@ -101,9 +127,9 @@ def build_fallback_router() -> Router:
     async def anything_else(message: Message, ctx: BotContext, _: Translator) -> None:
         if message.from_user is None:
             return
-        bound, worker = await menu_for(ctx, _, message.from_user.id)
-        text = _("Please use the buttons below.") if bound else welcome_unbound(_)
-        await message.answer(text, reply_markup=main_menu(_, bound=bound, worker=worker))
+        roles = await menu_for(ctx, _, message.from_user.id)
+        text = _("Please use the buttons below.") if any(roles) else welcome_unbound(_)
+        await message.answer(text, reply_markup=roles.menu(_))
 
     @router.callback_query()
     async def unknown_button(query: CallbackQuery, _: Translator) -> None:

@@ -259,7 +259,21 @@ def build_staff_router() -> Router:
         for vote in votes:
             await _turnout(ctx, bot, _, message.chat.id, vote)
 
+    @router.message(Command("fingerprint"))
+    @router.message(MenuButton("fingerprint"))
+    async def signing_key(message: Message, ctx: BotContext, _: Translator) -> None:
+        from bot.handlers.resident import key_fingerprint
+
+        await residents.acting_community(ctx.uow(), user_of(message), (Role.AUDITOR, Role.WORKER))
+        await message.answer(
+            _(
+                "🔑 The key that signs this bot's results has the fingerprint {fingerprint}. Compare it with the one "
+                "the community published; `renovote audit verify` prints the same for a bundle."
+            ).format(fingerprint=key_fingerprint(ctx))
+        )
+
     @router.message(Command("export"))
+    @router.message(MenuButton("export"))
     async def export(message: Message, ctx: BotContext, _: Translator) -> None:
         community_id, name, _held = await residents.acting_community(
             ctx.uow(), user_of(message), (Role.AUDITOR, Role.WORKER)

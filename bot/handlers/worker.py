@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from aiogram import Router
+import logging
+
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.callbacks import BindingCb
 from bot.context import BotContext
 from bot.handlers.votes import edit
-from bot.i18n import Translator
+from bot.i18n import Translator, translator
 from bot.keyboards import MenuButton, revoke_ask_button, revoke_confirm_buttons
 from voting import residents
 from voting.errors import NotFoundError, PermissionDeniedError
@@ -17,12 +20,33 @@ from voting.residents import Binding, Role
 
 __all__ = ["build_worker_router"]
 
+log = logging.getLogger(__name__)
+
 PAGE = 40  # bindings a message: well under Telegram's 4096 characters and 100 buttons
 
 
 def _line(ctx: BotContext, binding: Binding) -> str:
     name = binding.account_name or str(binding.telegram_id)
     return f"{binding.unit_id} · {name} · {ctx.local(binding.created_at)}"
+
+
+async def _tell_unbound(ctx: BotContext, bot: Bot, binding: Binding) -> None:
+    """The resident learns their account no longer votes for the home, and their keyboard loses the
+    resident's buttons (unless another home is still bound)."""
+    from bot.handlers.resident import menu_for
+
+    async with ctx.uow() as uow:
+        account = await uow.accounts.find(binding.telegram_id)
+    _ = translator(account.language if account is not None and account.language else ctx.default_locale)
+    roles = await menu_for(ctx, _, binding.telegram_id)
+    text = _(
+        "Your account is no longer linked to home {unit}: the community worker unbound it. If this is a mistake, ask "
+        "them for a new invite code."
+    ).format(unit=binding.unit_id)
+    try:
+        await bot.send_message(binding.telegram_id, text, reply_markup=roles.menu(_))
+    except TelegramAPIError as exc:  # blocked or gone: the unbinding stands regardless
+        log.info("could not tell %s of the unbinding: %s", binding.telegram_id, exc)
 
 
 def build_worker_router() -> Router:
@@ -52,7 +76,9 @@ def build_worker_router() -> Router:
                 await message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
     @router.callback_query(BindingCb.filter())
-    async def binding_button(query: CallbackQuery, callback_data: BindingCb, ctx: BotContext, _: Translator) -> None:
+    async def binding_button(
+        query: CallbackQuery, callback_data: BindingCb, bot: Bot, ctx: BotContext, _: Translator
+    ) -> None:
         if callback_data.action == "ask":
             try:  # the role is checked before anything about the binding is shown
                 binding = await residents.binding_for_worker(ctx.uow(), query.from_user.id, callback_data.binding_id)
@@ -71,9 +97,12 @@ def build_worker_router() -> Router:
                 )
             return
         if callback_data.action == "revoke":
+            before = await residents.binding_for_worker(ctx.uow(), query.from_user.id, callback_data.binding_id)
             binding = await residents.revoke_binding(ctx.uow(), query.from_user.id, callback_data.binding_id, ctx.now())
             await query.answer(_("Unbound"))
             await edit(query, _("Unbound: {line}").format(line=_line(ctx, binding)), None)
+            if before is not None and before.revoked_at is None:  # this tap unbound it: tell the resident once
+                await _tell_unbound(ctx, bot, binding)
             return
         await query.answer(_("This button is no longer valid. Please open the menu again."), show_alert=True)
 
