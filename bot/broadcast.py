@@ -287,6 +287,7 @@ class BroadcastReport:
     blocked: int = 0  # the user blocked the bot (403)
     failed: int = 0  # any other Bot API error; each is logged with its chat id
     progress_edits: int = 0  # progress message edits that went through
+    unreached: list[int] = field(default_factory=list)  # chats blocked or failed, for the worker's list
 
     @property
     def done(self) -> int:
@@ -370,8 +371,10 @@ async def _send(bot: Bot, item: Outgoing, report: BroadcastReport) -> None:
             await bot.send_message(item.chat_id, item.text, parse_mode=item.parse_mode, reply_markup=item.reply_markup)
     except TelegramForbiddenError:
         report.blocked += 1
+        report.unreached.append(item.chat_id)
     except TelegramAPIError as exc:
         report.failed += 1
+        report.unreached.append(item.chat_id)
         log.warning("broadcast to chat %s failed: %s", item.chat_id, exc)
     else:
         report.sent += 1

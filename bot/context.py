@@ -60,6 +60,11 @@ class BotContext:
         day = self.now().astimezone(self.tz).date() + timedelta(days=days)
         return datetime.combine(day, time(20, 0), tzinfo=self.tz).astimezone(self.now().tzinfo)
 
+    def example_time(self, days: int = 3, hour: int = 20) -> str:
+        """An example local time for a prompt, relative to today (never a date already past)."""
+        day = self.now().astimezone(self.tz).date() + timedelta(days=days)
+        return f"{day.isoformat()} {hour:02d}:00"
+
     def local(self, moment: datetime) -> str:
         """A time as people read it here: local date and minute, e.g. 2026-11-30 18:00."""
         return moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")

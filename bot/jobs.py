@@ -288,12 +288,14 @@ class VoteJobs:
             items.append(Notice(group, checkpoint_text(self.ctx, _, vote, _("launch"))))
         await self.send(items)
 
-    async def remind(self, vote: Vote, *, progress: ProgressSpec | None = None, actor: str = "scheduler") -> int:
-        """Remind the owners in scope who have not voted (found from the roster); returns how many."""
+    async def remind(
+        self, vote: Vote, *, progress: ProgressSpec | None = None, actor: str = "scheduler"
+    ) -> BroadcastReport:
+        """Remind the owners in scope who have not voted (found from the roster); what became of it."""
         vote = await self._load(vote.id)
         if vote.status is not VoteStatus.OPEN or self.ctx.now() >= vote.closes_at:
             log.info("no reminder for vote %s: it no longer takes ballots", vote.id)
-            return 0
+            return BroadcastReport(total=0)
         people = await lifecycle.recipients(self.ctx.uow(), vote.id, non_voters_only=True)
         items = [
             Notice(p.telegram_id, reminder_text(self.ctx, translator(self._locale(p)), vote), None) for p in people
@@ -302,7 +304,7 @@ class VoteJobs:
         async with self.ctx.uow() as uow:
             await uow.votes.add_event(vote.id, "reminded", actor, f"{report.sent}/{len(items)}", self.ctx.now())
             await uow.commit()
-        return len(items)
+        return report
 
     async def _checkpoint(self, vote: Vote, moment_msgid: str) -> None:
         vote = await self._load(vote.id)

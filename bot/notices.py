@@ -44,10 +44,11 @@ def reminder_text(ctx: BotContext, _: Translator, vote: Vote) -> str:
     ).format(title=vote.title, deadline=ctx.local(vote.closes_at))
 
 
-def extended_text(ctx: BotContext, _: Translator, vote: Vote, before: Vote) -> str:
-    return _("📅 The deadline of “{title}” has been extended from {before} to {after} (Beijing time).").format(
+def extended_text(ctx: BotContext, _: Translator, vote: Vote, before: Vote, reason: str = "") -> str:
+    text = _("📅 The deadline of “{title}” has been extended from {before} to {after} (Beijing time).").format(
         title=vote.title, before=ctx.local(before.closes_at), after=ctx.local(vote.closes_at)
     )
+    return text + ("\n" + _("Reason: {reason}").format(reason=reason) if reason else "")
 
 
 def checkpoint_text(ctx: BotContext, _: Translator, vote: Vote, moment: str) -> str:

@@ -20,7 +20,7 @@ from storage.repositories import (
     SqlVotes,
 )
 from storage.surveys import SqlProjects, SqlSurveys
-from storage.worktools import SqlDrafts, SqlJobRuns, SqlObjections
+from storage.worktools import SqlDoors, SqlDrafts, SqlJobRuns, SqlObjections
 from voting.errors import ConflictError
 
 __all__ = ["SqlUnitOfWork", "UnitOfWorkFactory"]
@@ -53,6 +53,7 @@ class SqlUnitOfWork:
         self.drafts = SqlDrafts(session)
         self.surveys = SqlSurveys(session)
         self.projects = SqlProjects(session)
+        self.doors = SqlDoors(session)
         await session.begin()
         return self
 

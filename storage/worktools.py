@@ -6,16 +6,17 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import tables as t
 from storage.repositories import insert_once, utc, utc_opt
+from voting.doors import HomeToVisit
 from voting.drafts import Draft
 from voting.errors import ConflictError
 from voting.lifecycle import Objection
 
-__all__ = ["SqlDrafts", "SqlJobRuns", "SqlObjections"]
+__all__ = ["SqlDoors", "SqlDrafts", "SqlJobRuns", "SqlObjections"]
 
 
 class SqlJobRuns:
@@ -167,3 +168,44 @@ class SqlDrafts:
             .values(done_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+class SqlDoors:
+    """Door-to-door work: the homes whose owner has not voted, a form code's home."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def not_voted(self, vote_id: int) -> list[HomeToVisit]:
+        fu, v, b, a = t.FrozenUnit, t.Vote, t.Binding, t.Account
+        voted = select(t.CurrentBallot.owner_ref).where(
+            t.CurrentBallot.vote_id == vote_id,
+            t.CurrentBallot.owner_ref == fu.owner_ref,
+            t.CurrentBallot.choice.is_not(None),
+        )
+        query = (
+            select(fu.unit_id, fu.building, fu.entrance, fu.room, fu.owner, a.telegram_id, fu.unit_ref)
+            .select_from(fu)
+            .join(v, v.id == fu.vote_id)
+            .outerjoin(b, and_(b.owner_key == fu.owner_key, b.community_id == v.community_id, b.revoked_at.is_(None)))
+            .outerjoin(a, and_(a.id == b.account_id, a.active.is_(True)))
+            .where(fu.vote_id == vote_id, ~voted.exists())
+        )
+        homes: dict[str, tuple[tuple[str, str, str, str, str], str, set[int]]] = {}
+        for unit_id, building, entrance, room, owner, telegram_id, unit_ref in await self._s.execute(query):
+            _fields, _ref, accounts = homes.setdefault(
+                unit_id, ((unit_id, building, entrance, room, owner), unit_ref, set())
+            )
+            if telegram_id is not None:
+                accounts.add(int(telegram_id))
+        return [
+            HomeToVisit(*fields, phone="", telegram_ids=tuple(sorted(accounts)), unit_ref=ref)
+            for fields, ref, accounts in homes.values()
+        ]
+
+    async def units_by_ref_prefix(self, vote_id: int, prefix: str) -> list[str]:
+        fu = t.FrozenUnit
+        rows = await self._s.execute(
+            select(fu.unit_id).where(fu.vote_id == vote_id, fu.unit_ref.startswith(prefix, autoescape=True)).limit(2)
+        )
+        return [unit_id for (unit_id,) in rows]

@@ -15,7 +15,7 @@ from aiogram.client.session.base import BaseSession
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 
-from bot.sandbox.botapi import ApiError, BotApiServer
+from bot.sandbox.botapi import ApiError, BotApiServer, _Upload
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -72,6 +72,11 @@ class InProcessSession(BaseSession):
             prepared = self.prepare_value(value, bot=bot, files=files)
             if prepared:
                 params[key] = prepared
+        for key, value in list(params.items()):  # an uploaded file, as the HTTP server reads a multipart part
+            if isinstance(value, str) and value.startswith("attach://") and value[9:] in files:
+                upload = files[value[9:]]
+                data = b"".join([chunk async for chunk in upload.read(bot)])
+                params[key] = _Upload(data, upload.filename or key, "application/octet-stream")
         try:
             result = await self.api.call(method.__api_method__, params)
             status, body = 200, {"ok": True, "result": result}

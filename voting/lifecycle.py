@@ -108,8 +108,10 @@ async def _vote_as(uow: UnitOfWork, telegram_id: int, vote_id: int, role: Role) 
     return vote, account
 
 
-async def extend_vote(uow: UnitOfWork, telegram_id: int, vote_id: int, closes_at: datetime, now: datetime) -> Vote:
-    """Move an open (or scheduled) vote's deadline later; logged with the worker and both times."""
+async def extend_vote(
+    uow: UnitOfWork, telegram_id: int, vote_id: int, closes_at: datetime, now: datetime, *, reason: str = ""
+) -> Vote:
+    """Move an open (or scheduled) vote's deadline later; logged with the worker, both times and the reason."""
     async with uow:
         vote, _account = await _vote_as(uow, telegram_id, vote_id, Role.WORKER)
         if vote.status not in (VoteStatus.SCHEDULED, VoteStatus.OPEN) or now >= vote.closes_at:
@@ -120,7 +122,7 @@ async def extend_vote(uow: UnitOfWork, telegram_id: int, vote_id: int, closes_at
             raise ExtensionError(vote_id, "not_later")
         extended = replace(vote, closes_at=closes_at)
         await uow.votes.save(extended)
-        detail = f"{vote.closes_at.isoformat()} -> {closes_at.isoformat()}"
+        detail = f"{vote.closes_at.isoformat()} -> {closes_at.isoformat()}" + (f": {reason}" if reason else "")
         await uow.votes.add_event(vote_id, "extended", worker_actor(telegram_id), detail, now)
         await uow.commit()
     return extended

@@ -11,6 +11,7 @@ from voting.model import Choice, Roster
 from voting.votes import Vote
 
 if TYPE_CHECKING:
+    from voting.doors import HomeToVisit
     from voting.drafts import Draft
     from voting.ledger import FrozenRoster, LedgerEntry
     from voting.lifecycle import Objection, Recipient, VoteEvent
@@ -22,6 +23,7 @@ __all__ = [
     "Accounts",
     "Bindings",
     "Communities",
+    "Doors",
     "Drafts",
     "Invites",
     "JobRuns",
@@ -238,6 +240,11 @@ class Projects(Protocol):
     async def of_community(self, community_id: int) -> list[tuple[int, str]]: ...
 
 
+class Doors(Protocol):
+    async def not_voted(self, vote_id: int) -> list[HomeToVisit]: ...
+    async def units_by_ref_prefix(self, vote_id: int, prefix: str) -> list[str]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction per use case: `async with uow:` ... `await uow.commit()`; otherwise rolled back."""
 
@@ -255,6 +262,7 @@ class UnitOfWork(Protocol):
     drafts: Drafts
     surveys: Surveys
     projects: Projects
+    doors: Doors
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

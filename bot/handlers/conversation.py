@@ -13,7 +13,7 @@ import hashlib
 import io
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -30,7 +30,7 @@ from bot.i18n import Translator, translator
 from bot.keyboards import MenuButton, button, choice_label, is_menu_label, rows_of
 from bot.outbox import Notice, deliver
 from bot.render import describe_input_error, describe_rule, describe_rule_error, rule_title
-from voting import drafts, lifecycle, residents, services
+from voting import doors, drafts, lifecycle, residents, services
 from voting.definitions import parse_vote_toml
 from voting.drafts import Draft
 from voting.errors import N_, InputFileError, NotFoundError, PermissionDeniedError, RuleError
@@ -43,7 +43,7 @@ from voting.rules import PRESETS, parse_rule_toml, preset, rule_from_dict
 from voting.schedule import parse_hhmm, parse_local_datetime
 from voting.votes import Vote
 
-__all__ = ["build_conversation_router", "start_paper"]
+__all__ = ["build_conversation_router", "start_paper", "start_paper_from_form"]
 
 log = logging.getLogger(__name__)
 
@@ -194,14 +194,20 @@ async def _ask(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, draft: Dr
     elif step == "opens":
         await bot.send_message(
             chat_id,
-            progress + _("When does it open? Tap “now”, or write a local time such as 2026-11-25 08:00."),
+            progress
+            + _("When does it open? Tap “now”, or write a local time such as {example}.").format(
+                example=ctx.example_time(1, 8)
+            ),
             reply_markup=_choices(draft, [(_("Now"), "now")]),
         )
     elif step == "closes":
         options = [(_("In {n} days, 20:00").format(n=n), str(n)) for n in (3, 7, 14)]
         await bot.send_message(
             chat_id,
-            progress + _("When does it close? Tap one, or write a local time such as 2026-12-02 20:00."),
+            progress
+            + _("When does it close? Tap one, or write a local time such as {example}.").format(
+                example=ctx.example_time(7)
+            ),
             reply_markup=_choices(draft, options, 3),
         )
     elif step == "turnout":
@@ -273,9 +279,20 @@ async def _wizard_value(  # noqa: PLR0911 - each step asks again on a value it c
             else:
                 moment = parse_local_datetime(value, ctx.tz, ctx.now())
         except ValueError:
-            await bot.send_message(chat_id, _("Write a local date and time such as 2026-12-02 20:00."))
+            await bot.send_message(
+                chat_id, _("Write a local date and time such as {example}.").format(example=ctx.example_time())
+            )
             return
         if step == "opens":
+            if moment < ctx.now() - timedelta(minutes=1):  # a typed time already past: say so, never "now"
+                await bot.send_message(
+                    chat_id,
+                    _(
+                        "{time} has already passed (it is now {now}). Tap “now” to open it at once, or write a later "
+                        "time such as {example}."
+                    ).format(time=ctx.local(moment), now=ctx.local(ctx.now()), example=ctx.example_time(1, 8)),
+                )
+                return
             await _advance(ctx, bot, _, chat_id, draft, opens_at=max(moment, ctx.now()).isoformat())
         else:
             if moment <= max(datetime.fromisoformat(draft.data["opens_at"]), ctx.now()):
@@ -327,6 +344,21 @@ async def start_paper(ctx: BotContext, bot: Bot, _: Translator, user: int, chat_
     )
 
 
+async def start_paper_from_form(
+    ctx: BotContext, bot: Bot, _: Translator, user: int, chat_id: int, vote_id: int, code: str
+) -> None:
+    """A worker scanned a ballot form's QR code: the paper-ballot entry of its vote, its home selected
+    (a blank form's code names only the vote)."""
+    from bot.handlers.staff import vote_for_staff
+
+    vote = await vote_for_staff(ctx, user, vote_id, (Role.WORKER,))
+    await start_paper(ctx, bot, _, user, chat_id, vote)
+    if code:
+        draft = await drafts.open_draft(ctx.uow(), user, "paper")
+        if draft is not None:
+            await _paper_step(ctx, bot, _, chat_id, user, draft, code)
+
+
 CHANNELS = {"paper": EntryKind.PAPER, "door": EntryKind.DOOR_TO_DOOR, "proxy": EntryKind.PROXY}
 
 
@@ -350,7 +382,14 @@ async def _paper_step(
 ) -> None:
     d, step = draft.data, draft.data["step"]
     if step == "unit":
-        owner_units = await lifecycle.owner_units(ctx.uow(), user, d["vote_id"], value.strip())
+        unit = value.strip()
+        owner_units = await lifecycle.owner_units(ctx.uow(), user, d["vote_id"], unit)
+        code = doors.parse_form_code(value) if owner_units is None else None
+        if code is not None:  # the code printed on a ballot form (typed, or from its QR code)
+            found = await doors.home_for_form_code(ctx.uow(), d["vote_id"], code)
+            if found is not None:
+                unit = found
+                owner_units = await lifecycle.owner_units(ctx.uow(), user, d["vote_id"], unit)
         if owner_units is None:
             await bot.send_message(
                 chat_id,
@@ -358,14 +397,12 @@ async def _paper_step(
             )
             return
         draft = await drafts.save_draft(
-            ctx.uow(), replace(draft, data={**d, "unit": value.strip(), "step": "choice"}), ctx.now()
+            ctx.uow(), replace(draft, data={**d, "unit": unit, "step": "choice"}), ctx.now()
         )
         options = [(choice_label(_, c), str(c)) for c in Choice]
         await bot.send_message(
             chat_id,
-            _("Home {unit} (owner's homes: {units}). Their choice?").format(
-                unit=value.strip(), units=", ".join(owner_units)
-            ),
+            _("Home {unit} (owner's homes: {units}). Their choice?").format(unit=unit, units=", ".join(owner_units)),
             reply_markup=_choices(draft, options, 3),
         )
     elif step == "choice":
@@ -758,26 +795,65 @@ def build_conversation_router() -> Router:
     async def _extend(
         ctx: BotContext, bot: Bot, _: Translator, chat_id: int, user: int, draft: Draft, text: str
     ) -> None:
+        """First the new deadline, then the reason owners and the group will read with it."""
+        if draft.data.get("step") == "reason":
+            await _extend_with_reason(ctx, bot, _, chat_id, user, draft, text)
+            return
         try:
             moment = parse_local_datetime(text, ctx.tz, ctx.now())
         except ValueError:
-            await bot.send_message(chat_id, _("Write a local date and time such as 2026-12-05 20:00."))
+            await bot.send_message(
+                chat_id, _("Write a local date and time such as {example}.").format(example=ctx.example_time())
+            )
             return
+        vote = await vote_for_staff(ctx, user, draft.data["vote_id"], (Role.WORKER,))
+        if moment <= vote.closes_at:
+            await bot.send_message(
+                chat_id,
+                _(
+                    "The new deadline must be later than the current one, {deadline}. Write a later date and time."
+                ).format(deadline=ctx.local(vote.closes_at)),
+            )
+            return
+        data = {**draft.data, "step": "reason", "closes_at": moment.isoformat()}
+        await drafts.save_draft(ctx.uow(), replace(draft, data=data), ctx.now())
+        await bot.send_message(
+            chat_id,
+            _(
+                "Why is the deadline moved to {after}? Owners and the owners' group will read it with the new "
+                "deadline, e.g. 还有 12 户未表决，留出上门收票的时间."
+            ).format(after=ctx.local(moment)),
+        )
+
+    async def _extend_with_reason(
+        ctx: BotContext, bot: Bot, _: Translator, chat_id: int, user: int, draft: Draft, text: str
+    ) -> None:
+        reason = text.strip()
+        if len(reason) < 2:
+            await bot.send_message(chat_id, _("Please write the reason in a few words."))
+            return
+        moment = datetime.fromisoformat(draft.data["closes_at"])
         before = await vote_for_staff(ctx, user, draft.data["vote_id"], (Role.WORKER,))
-        vote = await lifecycle.extend_vote(ctx.uow(), user, before.id, moment, ctx.now())
+        vote = await lifecycle.extend_vote(ctx.uow(), user, before.id, moment, ctx.now(), reason=reason[:500])
         await drafts.finish_draft(ctx.uow(), draft, ctx.now())
         ctx.poke()
         from bot.notices import extended_text
 
         people = await lifecycle.recipients(ctx.uow(), vote.id) if vote.roster_hash else []
         notices = [
-            Notice(p.telegram_id, extended_text(ctx, translator(p.language or ctx.default_locale), vote, before))
+            Notice(
+                p.telegram_id, extended_text(ctx, translator(p.language or ctx.default_locale), vote, before, reason)
+            )
             for p in people
         ]
-        await bot.send_message(
-            chat_id,
-            extended_text(ctx, _, vote, before) + " " + _("{n} residents in scope are told.").format(n=len(notices)),
-        )
+        async with ctx.uow() as uow:
+            group = await uow.communities.group_chat(vote.community_id)
+        if group is not None:
+            notices.append(Notice(group, extended_text(ctx, translator(ctx.default_locale), vote, before, reason)))
+        told = _("{n} residents in scope are told.").format(n=len(people))
+        if group is not None:
+            told += " " + _("The owners' group is told too.")
+        await bot.send_message(chat_id, extended_text(ctx, _, vote, before, reason) + "\n" + told)
         await deliver(bot, notices)
 
     async def _remind_time(

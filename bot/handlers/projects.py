@@ -23,7 +23,7 @@ from bot.context import BotContext
 from bot.handlers.staff import chat_of, user_of
 from bot.handlers.surveys import announce_survey
 from bot.i18n import Translator, translator
-from bot.keyboards import button, is_menu_label
+from bot.keyboards import button, is_menu_label, rows_of
 from bot.render import money, percent, rule_title
 from bot.texts import stage_params
 from voting import drafts, lifecycle, renovation, residents, surveys
@@ -234,6 +234,40 @@ async def _start(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, user: i
     await _show(ctx, bot, _, chat_id, user, pid)
 
 
+async def _preview_stage(
+    ctx: BotContext, bot: Bot, _: Translator, chat_id: int, user: int, pid: int, action: str, value: str
+) -> None:
+    """Before a stage messages every owner: the stage, how and until when, and what the owners will read."""
+    view = await renovation.project_view(ctx.uow(), user, pid, ctx.now())
+    project = view.project
+    if action == "plan":
+        days, what = int(value), _("the draft plan from the menu round, put to the owners' vote")
+        stage, how = StageKind.PLAN_APPROVAL, _(_INSTRUMENT[Instrument.VOTE])
+    else:
+        stage_text, instrument_text, days_text = value.split(".")
+        stage, instrument, days = StageKind(stage_text), Instrument(instrument_text), int(days_text)
+        how = _(_INSTRUMENT[instrument])
+        if instrument is Instrument.VOTE:
+            vote = _stage_vote(ctx, project, stage, days, "")
+            what = f"{vote.title}\n{vote.text}"
+        elif instrument is Instrument.MENU:
+            what = translator(ctx.default_locale)(N_("{project}: renovation menu")).format(project=project.name)
+        else:
+            what = renovation.stage_questionnaire(stage).title
+    text = "\n".join(
+        [
+            _("Start the {stage} stage of “{project}” ({how}), open until {time}?").format(
+                stage=_stage_title(_, stage), project=project.name, how=how, time=ctx.local(ctx.evening_in(days))
+            ),
+            _("Every owner in the project's roster who uses the chat will be told at once. They will read:"),
+            "",
+            what,
+        ]
+    )
+    ok = ProjectCb(action=f"{action}_ok", project_id=pid, value=value).pack()
+    await bot.send_message(chat_id, text, reply_markup=rows_of([button(_("✔ Yes, start and tell the owners"), ok)], 1))
+
+
 def build_projects_router() -> Router:
     router = Router(name="projects")
 
@@ -262,9 +296,11 @@ def build_projects_router() -> Router:
             await _show(ctx, bot, _, chat_id, user, project.id)
         elif action == "card":
             await _show(ctx, bot, _, chat_id, user, pid)
-        elif action == "start":
+        elif action in ("start", "plan"):  # first what the owners will be told, and a button to go ahead
+            await _preview_stage(ctx, bot, _, chat_id, user, pid, action, callback_data.value)
+        elif action == "start_ok":
             await _start(ctx, bot, _, chat_id, user, pid, callback_data.value)
-        elif action == "plan":
+        elif action == "plan_ok":
             closes = ctx.evening_in(int(callback_data.value))
             zh = translator(ctx.default_locale)
             _p, vote_id = await renovation.plan_to_vote(ctx.uow(), user, pid, closes, ctx.now(), zh)

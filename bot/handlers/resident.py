@@ -6,7 +6,7 @@ import logging
 import re
 from typing import NamedTuple
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardMarkup
 
@@ -23,6 +23,7 @@ __all__ = ["build_resident_router"]
 
 log = logging.getLogger(__name__)
 
+FORM_LINK = re.compile(r"^pb(\d{1,12})(?:_([0-9A-Fa-f]{8}))?$")  # bot.handlers.doors.form_link
 CODE_PATTERN = re.compile(r"^\s*[A-Za-z0-9]{4}[\s-]?[A-Za-z0-9]{4}\s*$")
 
 
@@ -79,7 +80,16 @@ def build_resident_router() -> Router:
     router = Router(name="resident")
 
     @router.message(CommandStart(deep_link=True))
-    async def start_with_code(message: Message, command: CommandObject, ctx: BotContext, _: Translator) -> None:
+    async def start_with_code(
+        message: Message, command: CommandObject, bot: Bot, ctx: BotContext, _: Translator
+    ) -> None:
+        form = FORM_LINK.match(command.args or "")
+        if form is not None:  # a worker scanned a paper ballot form's QR code
+            from bot.handlers.conversation import start_paper_from_form
+
+            assert message.from_user is not None
+            await start_paper_from_form(ctx, bot, _, message.from_user.id, message.chat.id, int(form[1]), form[2] or "")
+            return
         await _bind(message, ctx, _, command.args or "")
 
     @router.message(CommandStart())

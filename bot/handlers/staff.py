@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, FSInputFile, InlineKeyboardMarkup, Message
 
+from bot.broadcast import BroadcastReport
 from bot.callbacks import CommunityCb, ObjectionCb, WorkCb
 from bot.charts import turnout_png
 from bot.context import BotContext
@@ -25,7 +27,8 @@ from bot.i18n import Translator
 from bot.keyboards import MenuButton, button, rows_of
 from bot.notices import turnout_text
 from bot.outbox import ProgressSpec
-from voting import drafts, lifecycle, residents, services
+from voting import doors, drafts, lifecycle, residents, services
+from voting.doors import HomeToVisit
 from voting.errors import N_, NotFoundError, PermissionDeniedError
 from voting.lifecycle import Objection
 from voting.residents import Role
@@ -77,6 +80,8 @@ def _card(ctx: BotContext, _: Translator, vote: Vote) -> tuple[str, InlineKeyboa
     actions: list[tuple[str, str]] = []
     if vote.status in (VoteStatus.OPEN, VoteStatus.CLOSED, VoteStatus.FINAL):
         actions.append((_("📊 Turnout"), "turnout"))
+    if vote.status is VoteStatus.OPEN:
+        actions += [(_("🚪 Not voted yet"), "doors"), (_("🖨 Ballot forms"), "forms")]
     if vote.status in (VoteStatus.SCHEDULED, VoteStatus.OPEN):
         actions += [(_("📅 Extend deadline"), "extend"), (_("⏰ Reminders"), "remind")]
     if vote.status is VoteStatus.OPEN:
@@ -116,6 +121,56 @@ async def _export(ctx: BotContext, bot: Bot, _: Translator, chat_id: int, vote: 
             "renovote audit verify {name} --public-key KEY.pem (the community's published public key)."
         ).format(title=vote.title, name=path.name)
         await bot.send_document(chat_id, FSInputFile(path, filename=path.name), caption=caption[:1024])
+
+
+UNREACHED_LINES = 50  # homes listed after a reminder; 🚪 Not voted yet has them all
+
+
+def remind_report_text(_: Translator, report: BroadcastReport, missed: list[HomeToVisit]) -> str:
+    """The last word of a reminder: how many were sent, blocked, failed, and the homes it did not reach."""
+    lines = [
+        _("Sent {sent}, {blocked} people have blocked the bot, {failed} failed.").format(
+            sent=report.sent, blocked=report.blocked, failed=report.failed
+        )
+    ]
+    if missed:
+        lines.append(_("Homes not reached ({n}): visit or phone them.").format(n=len(missed)))
+        lines += [f"  {home.unit_id} · {home.owner or '—'}" for home in missed[:UNREACHED_LINES]]
+        if len(missed) > UNREACHED_LINES:
+            lines.append(_("… and {n} more: 🚪 Not voted yet lists them all.").format(n=len(missed) - UNREACHED_LINES))
+    return "\n".join(lines)
+
+
+async def _ask_remind_now(ctx: BotContext, bot: Bot, _: Translator, user: int, chat_id: int, vote: Vote) -> None:
+    """How many a reminder would reach, and a button to send it; or, in words, that there is nobody."""
+    people = await lifecycle.recipients(ctx.uow(), vote.id, non_voters_only=True)
+    _vote, homes = await doors.not_voted(ctx.uow(), user, vote.id)
+    offline = sum(1 for home in homes if not home.bound)
+    if not homes:
+        await bot.send_message(
+            chat_id, _("Nobody to remind: every owner of “{title}” has voted.").format(title=vote.title)
+        )
+        return
+    if not people:
+        await bot.send_message(
+            chat_id,
+            _(
+                "Nobody to remind in the chat: every owner of “{title}” who uses the chat has voted. {n} homes have "
+                "not voted and use no chat: 🚪 Not voted yet lists them for a visit."
+            ).format(title=vote.title, n=offline),
+        )
+        return
+    await bot.send_message(
+        chat_id,
+        _(
+            "Remind now the {n} people who use the chat and whose home has not voted on “{title}”? "
+            "{offline} homes that have not voted use no chat: 🚪 Not voted yet lists them for a visit."
+        ).format(n=len(people), title=vote.title, offline=offline),
+        reply_markup=rows_of(
+            [button(_("📣 Yes, remind {n}").format(n=len(people)), WorkCb(action="remind_ok", vote_id=vote.id).pack())],
+            1,
+        ),
+    )
 
 
 def _finished(background: set[asyncio.Task[Any]], task: asyncio.Task[Any]) -> None:
@@ -313,7 +368,7 @@ def build_staff_router() -> Router:
     ) -> None:
         action, user = callback_data.action, query.from_user.id
         chat_id = chat_of(query)
-        staff = (Role.WORKER, Role.AUDITOR) if action in ("export", "turnout") else (Role.WORKER,)
+        staff = (Role.WORKER, Role.AUDITOR) if action in ("export", "turnout", "doors") else (Role.WORKER,)
         vote = await vote_for_staff(ctx, user, callback_data.vote_id, staff)
         await query.answer()
         if action == "card":
@@ -321,15 +376,25 @@ def build_staff_router() -> Router:
             await bot.send_message(chat_id, text, reply_markup=markup)
         elif action == "turnout":
             await _turnout(ctx, bot, _, chat_id, vote)
+        elif action == "doors":
+            from bot.handlers.doors import send_not_voted
+
+            await send_not_voted(ctx, bot, _, user, chat_id, vote.id)
+        elif action in ("forms", "forms_all", "forms_blank"):
+            from bot.handlers.doors import send_ballot_forms
+
+            await send_ballot_forms(ctx, bot, _, user, chat_id, vote, action)
         elif action == "export":
             await _export(ctx, bot, _, chat_id, vote)
         elif action == "extend":
             await drafts.start_draft(ctx.uow(), user, vote.community_id, "extend", {"vote_id": vote.id}, ctx.now())
             await bot.send_message(
                 chat_id,
-                _(
-                    "New deadline for “{title}” (now {deadline}), local time, e.g. 2026-12-05 20:00. /cancel to stop."
-                ).format(title=vote.title, deadline=ctx.local(vote.closes_at)),
+                _("New deadline for “{title}” (now {deadline}), local time, e.g. {example}. /cancel to stop.").format(
+                    title=vote.title,
+                    deadline=ctx.local(vote.closes_at),
+                    example=ctx.local(vote.closes_at + timedelta(days=3)),
+                ),
             )
         elif action == "remind":
             await drafts.start_draft(ctx.uow(), user, vote.community_id, "remind", {"vote_id": vote.id}, ctx.now())
@@ -341,6 +406,8 @@ def build_staff_router() -> Router:
                 ),
             )
         elif action == "remind_now":
+            await _ask_remind_now(ctx, bot, _, user, chat_id, vote)
+        elif action == "remind_ok":
             jobs = ctx.jobs
             if jobs is None:
                 raise NotFoundError("scheduler", None)
@@ -357,9 +424,12 @@ def build_staff_router() -> Router:
                     title=vote.title, done=done, total=total
                 )
 
-            task = asyncio.create_task(
-                jobs.remind(vote, progress=ProgressSpec(chat_id, render), actor=f"worker:{user}")
-            )
+            async def remind_and_report() -> None:
+                _vote, homes = await doors.not_voted(ctx.uow(), user, vote.id)
+                report = await jobs.remind(vote, progress=ProgressSpec(chat_id, render), actor=f"worker:{user}")
+                await bot.send_message(chat_id, remind_report_text(_, report, doors.unreached(homes, report.unreached)))
+
+            task = asyncio.create_task(remind_and_report())
             ctx.background.add(task)
             task.add_done_callback(lambda done: _finished(ctx.background, done))
         elif action == "close":

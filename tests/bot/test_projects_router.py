@@ -32,6 +32,8 @@ async def _project(h: Harness) -> Project:
         ProjectCb(action="start", project_id=0, value="willingness.vote.7"),
         ProjectCb(action="start", project_id=0, value="willingness.questionnaire.7"),
         ProjectCb(action="plan", project_id=0, value="7"),
+        ProjectCb(action="start_ok", project_id=0, value="willingness.vote.7"),
+        ProjectCb(action="plan_ok", project_id=0, value="7"),
         ProjectCb(action="notice", project_id=0, value="willingness"),
         ProjectCb(action="abandon", project_id=0),
     ],

@@ -143,8 +143,9 @@ async def test_a_menu_round_from_catalogue_to_the_plan_vote(box: Sandbox) -> Non
     included = ZH("🔒 {name}: {cost} for your home (required, included)")
     assert included.format(name="楼道整治", cost="¥155.88") in card["text"]
     assert len(_buttons(card)) <= 8
-    assert ZH("These costs are estimates from the example catalogue; the community's plan sets the real ones.") not in (
-        card["text"]
+    assert (
+        ZH("These costs are estimates from the example catalogue; the community's plan sets the real ones.")
+        not in (card["text"])
     )  # the community's own catalogue: its costs are the community's
     locked = next(d for t, d in _buttons(card) if t.startswith("🔒 楼道整治"))
     update = box.api.user_presses(RESIDENT, card["message_id"], locked)

@@ -71,6 +71,18 @@ async def _small_community(box: Sandbox) -> dict[str, int]:
     return OWNERS
 
 
+async def _start_stage(box: Sandbox, w: int, card: dict[str, Any], label: str, expect: str) -> dict[str, Any]:
+    """A stage's button shows first what the owners will read; nothing is sent to them before ✔."""
+    counts = {user: len(box.api.messages(user)) for user in box.api.users if user != w}
+    preview = await _press(box, w, card, label, ZH("✔ Yes, start and tell the owners")[:0])
+    assert (
+        ZH("Every owner in the project's roster who uses the chat will be told at once. They will read:")
+        in (preview["text"])
+    )
+    assert counts == {user: len(box.api.messages(user)) for user in box.api.users if user != w}
+    return await _press(box, w, preview, ZH("✔ Yes, start and tell the owners"), expect)
+
+
 async def _card(box: Sandbox, project_id: int) -> dict[str, Any]:
     before = len(box.api.messages(WORKER_ID))
     await box.api.user_sends_text(WORKER_ID, "/projects")
@@ -141,7 +153,7 @@ async def test_a_baoding_project_goes_through_its_stages_with_a_failed_willingne
     assert all("willingness" in d for _t, d in _buttons(card) if d.startswith("p:start"))
 
     # Willingness by vote, 7 days: three owners agree (200.00 of 400.00 m², 3 of 5): under 80%, failed.
-    await _press(box, w, card, ZH("🗳 by vote")[:3], "#")
+    await _start_stage(box, w, card, ZH("🗳 by vote")[:3], "#")
     project = await _project(box)
     vote_id = project.stage(StageKind.WILLINGNESS).ref_id
     await jobs.run_due()  # opens it and announces it
@@ -158,7 +170,7 @@ async def test_a_baoding_project_goes_through_its_stages_with_a_failed_willingne
     assert project.stage(StageKind.WILLINGNESS).status is StageStatus.FAILED
 
     # Asked again after more consultation: four owners incl. the largest home agree: 340/400 m², 4/5.
-    await _press(box, w, card, ZH("🗳 by vote")[:3], "#")
+    await _start_stage(box, w, card, ZH("🗳 by vote")[:3], "#")
     project = await _project(box)
     second = project.stage(StageKind.WILLINGNESS).ref_id
     assert second != vote_id
@@ -174,7 +186,7 @@ async def test_a_baoding_project_goes_through_its_stages_with_a_failed_willingne
     preview = await _send_file(box, w, CATALOGUE.encode(), "menu.toml", "幸福里改造菜单")
     await _press(box, w, preview, ZH("✔ Save as the catalogue"), ZH("This is the community's own catalogue."))
     menu_label = ZH("{how}, {n} days").format(how=ZH("🛒 menu round"), n=7)
-    await _press(box, w, card, menu_label, "#")
+    await _start_stage(box, w, card, menu_label, "#")
     project = await _project(box)
     round_id = project.stage(StageKind.MENU).ref_id
     async with box.ctx.uow() as uow:
@@ -206,7 +218,7 @@ async def test_a_baoding_project_goes_through_its_stages_with_a_failed_willingne
 
     # The plan, put to the vote in one step (Baoding 80%): four owners incl. the largest home agree.
     card = await _card(box, project.id)
-    await _press(box, w, card, ZH("🗳 Put the draft plan to the vote ({n} days)").format(n=7), "#")
+    await _start_stage(box, w, card, ZH("🗳 Put the draft plan to the vote ({n} days)").format(n=7), "#")
     project = await _project(box)
     plan_vote = project.stage(StageKind.PLAN_APPROVAL).ref_id
     async with box.ctx.uow() as uow:
@@ -220,7 +232,7 @@ async def test_a_baoding_project_goes_through_its_stages_with_a_failed_willingne
 
     # Acceptance by the satisfaction questionnaire: four owners rate the works 5 (340/400 m², 4/5).
     label = ZH("{how}, {n} days").format(how=ZH("📝 by questionnaire"), n=7)
-    await _press(box, w, card, label, "#")
+    await _start_stage(box, w, card, label, "#")
     project = await _project(box)
     check_id = project.stage(StageKind.ACCEPTANCE).ref_id
     for unit in ("1-1-101", "1-1-201", "1-1-202", "1-1-301"):

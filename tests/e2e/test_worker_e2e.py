@@ -110,6 +110,14 @@ async def _wizard(box: Sandbox, clock: SettableClock, title: str) -> int:
     rule = await _say(box, w, question, ZH("Counting rule? For another rule, send a rule TOML file now."))
     scope = await _press(box, w, rule, "", ZH("Who votes?"))  # the first preset: double two-thirds
     opens = await _press(box, w, scope, ZH("Whole community"), "")
+    example = (clock() + timedelta(days=1)).astimezone(box.ctx.tz).strftime("%Y-%m-%d 08:00")
+    assert example in opens["text"]  # the example date is tomorrow, not a fixed date long past
+    past = (clock() - timedelta(hours=2)).astimezone(box.ctx.tz).strftime("%Y-%m-%d %H:%M")
+    refused = await _say(box, w, past, past)
+    assert refused["text"] == ZH(
+        "{time} has already passed (it is now {now}). Tap “now” to open it at once, or write a later "
+        "time such as {example}."
+    ).format(time=past, now=box.ctx.local(clock()), example=example)
     start = clock() + timedelta(hours=1)
     closes = await _say(box, w, start.astimezone(box.ctx.tz).strftime("%Y-%m-%d %H:%M"), "20:00")
     turnout = await _press(box, w, closes, ZH("In {n} days, 20:00").format(n=3), "")
@@ -236,11 +244,28 @@ async def test_a_wizard_vote_opens_announces_reminds_non_voters_extends_and_clos
     # The worker extends the deadline; residents in scope are told.
     card = await _say(box, WORKER_ID, "/manage", "")
     vote_card = await _press(box, WORKER_ID, card, f"#{vote_id}", "")
-    ask = await _press(box, WORKER_ID, vote_card, ZH("📅 Extend deadline"), "2026-12-05 20:00")
+    example = box.ctx.local(vote.closes_at + timedelta(days=3))  # an example after the current deadline
+    ask = await _press(box, WORKER_ID, vote_card, ZH("📅 Extend deadline"), example)
     new_deadline = (vote.closes_at + timedelta(days=2)).astimezone(box.ctx.tz).strftime("%Y-%m-%d %H:%M")
     assert ask
-    await _say(box, WORKER_ID, new_deadline, new_deadline)
-    await _said(box, ENGLISH, english_before, "has been extended")
+    earlier = box.ctx.local(vote.closes_at - timedelta(hours=1))
+    refused = await _say(box, WORKER_ID, earlier, box.ctx.local(vote.closes_at))
+    assert refused["text"] == ZH(
+        "The new deadline must be later than the current one, {deadline}. Write a later date and time."
+    ).format(deadline=box.ctx.local(vote.closes_at))
+    why = await _say(box, WORKER_ID, new_deadline, new_deadline)  # asks for the reason before anything changes
+    async with box.ctx.uow() as uow:
+        assert (await uow.votes.get(vote_id)).closes_at == vote.closes_at
+    assert why["text"] == ZH(
+        "Why is the deadline moved to {after}? Owners and the owners' group will read it with the new "
+        "deadline, e.g. 还有 12 户未表决，留出上门收票的时间."
+    ).format(after=new_deadline)
+    group_before = len(box.api.messages(GROUP_ID))
+    await _say(box, WORKER_ID, "还有 12 户未表决，留出上门收票的时间", ZH("The owners' group is told too."))
+    told = await _said(box, ENGLISH, english_before, "has been extended")
+    assert "Reason: 还有 12 户未表决" in told["text"]
+    in_group = await _said(box, GROUP_ID, group_before, "还有 12 户未表决")
+    assert new_deadline in in_group["text"]
     async with box.ctx.uow() as uow:
         extended = await uow.votes.get(vote_id)
         events = await uow.votes.events(vote_id)
@@ -382,8 +407,21 @@ async def test_remind_now_reaches_only_non_voters_with_a_progress_message_the_wo
     card = await _press(box, w, listing, f"#{box.demo.vote_id}", "")
     resident_before = len(box.api.messages(RESIDENT))
     english_before = len(box.api.messages(ENGLISH))
+    confirm = await _press(box, w, card, ZH("📣 Remind now"), "🚪")
+    ask = ZH(
+        "Remind now the {n} people who use the chat and whose home has not voted on “{title}”? "
+        "{offline} homes that have not voted use no chat: 🚪 Not voted yet lists them for a visit."
+    )
+    async with box.ctx.uow() as uow:
+        title = (await uow.votes.get(box.demo.vote_id)).title
+    assert confirm["text"] == ask.format(n=1, title=title, offline=118)
+    assert resident_before == len(box.api.messages(RESIDENT)) and english_before == len(box.api.messages(ENGLISH))
     progress = await _press(
-        box, w, card, ZH("📣 Remind now"), ZH("Sending reminders for “{title}”: {done} / {total}")[:4]
+        box,
+        w,
+        confirm,
+        ZH("📣 Yes, remind {n}").format(n=1),
+        ZH("Sending reminders for “{title}”: {done} / {total}")[:4],
     )
     await _said(box, ENGLISH, english_before, "Reminder: you have not voted yet")
     done = await wait_for(
@@ -395,6 +433,16 @@ async def test_remind_now_reaches_only_non_voters_with_a_progress_message_the_wo
         what="the progress message at 1 / 1",
     )
     assert done
+    final = await _said(
+        box,
+        w,
+        len(box.api.messages(w)) - 1,
+        ZH("Sent {sent}, {blocked} people have blocked the bot, {failed} failed.")[:2],
+    )
+    assert final["text"].splitlines()[0] == ZH(
+        "Sent {sent}, {blocked} people have blocked the bot, {failed} failed."
+    ).format(sent=1, blocked=0, failed=0)
+    assert ZH("Homes not reached ({n}): visit or phone them.").format(n=118) in final["text"]
     assert not [m for m in _bot_messages(box, RESIDENT, resident_before) if "⏰" in (m.get("text") or "")]
     async with box.ctx.uow() as uow:
         events = await uow.votes.events(box.demo.vote_id)
