@@ -254,6 +254,13 @@ _EXTENSION_REASONS = {
     "state": N_("This vote has closed; its deadline can no longer be changed."),
 }
 
+_STATUS_WORDS = {
+    "scheduled": N_("not open yet"),
+    "open": N_("open"),
+    "closed": N_("closed, in its objection period"),
+    "final": N_("final"),
+}
+
 _OBJECTION_REASONS = {
     "not_closed": N_("Objections are taken after the vote closes, during its objection period."),
     "period_over": N_("The objection period of this vote is over."),
@@ -307,7 +314,8 @@ def describe_error(ctx: BotContext, _: Translator, error: VotingError) -> str:  
     if isinstance(error, VoteNotOpenError):
         return _("This vote has not opened yet.")
     if isinstance(error, VoteStateError):
-        return _("This vote cannot take that action now ({status}).").format(status=error.status)
+        status = _(_STATUS_WORDS[error.status]) if error.status in _STATUS_WORDS else error.status
+        return _("This vote cannot take that action now ({status}).").format(status=status)
     if isinstance(error, OutOfScopeError):
         return _("This vote is not for your home.")
     if isinstance(error, DuplicateSubmissionError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -237,8 +238,18 @@ class CatalogueProblem:
         elif self.row is not None:
             where = translate(N_("row {row}")).format(row=self.row)
         else:
-            where = self.key or ""
+            where = _item_place(self.key or "", translate)
         return f"{where}: {message}" if where else message
+
+
+def _item_place(key: str, translate: Callable[[str], str]) -> str:
+    """A TOML key path as people say it: items[3].cost -> "item 3 (cost)"; other keys as they are."""
+    match = re.fullmatch(r"items\[(\d+)\](?:\.(\w+))?", key)
+    if match is None:
+        return key
+    if match[2]:
+        return translate(N_("item {n} ({key})")).format(n=match[1], key=match[2])
+    return translate(N_("item {n}")).format(n=match[1])
 
 
 class CatalogueError(VotingError):

@@ -281,10 +281,12 @@ def read_roster(data: bytes, filename: str) -> Roster:
         known = unit_id or area_text or owner or status_text or source_text or building or entrance or room
         if not known and not any(c.strip() for c in cells):
             continue  # a blank row
-        if not unit_id:
-            unit_id = "-".join(p for p in (building, entrance, room) if p)
         bad = len(problems)
-        if not unit_id:
+        if not unit_id and (building or entrance) and not room:  # "3-2" would pass for a home: it is not one
+            problems.append(FileProblem(Problem.MISSING_VALUE, number, "room"))
+        elif not unit_id:
+            unit_id = "-".join(p for p in (building, entrance, room) if p)
+        if not unit_id and len(problems) == bad:
             problems.append(FileProblem(Problem.MISSING_VALUE, number, "unit_id"))
         area: int | None = None
         if not area_text:

@@ -464,7 +464,7 @@ def parse_catalogue_toml(text: str, *, source: str = "catalogue.toml") -> Catalo
             if item.id in seen:
                 problems.add(
                     (f"{prefix}.id", None, None),
-                    N_('the id "{value}" is already used by items[{first}]; give every item its own id'),
+                    N_('the id "{value}" is already used by item {first}; give every item its own id'),
                     value=item.id,
                     first=seen[item.id],
                 )

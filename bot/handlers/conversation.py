@@ -39,6 +39,7 @@ from voting.ledger import EntryKind, FrozenRoster
 from voting.lifecycle import WorkerBallot
 from voting.model import Choice, Roster, Scope, Unit, UnitStatus, format_area
 from voting.residents import Role
+from voting.roster_diff import roster_changes
 from voting.rules import PRESETS, parse_rule_toml, preset, rule_from_dict
 from voting.schedule import parse_hhmm, parse_local_datetime
 from voting.votes import Vote
@@ -624,7 +625,9 @@ def build_conversation_router() -> Router:
             ctx.now(),
             payload=data,
         )
-        await message.answer(_roster_preview(_, roster), reply_markup=_confirm(_, draft, _("✔ Import")))
+        preview = _roster_preview(_, roster)
+        changes = await _changes_from_current(ctx, _, community_id, roster)
+        await message.answer(preview + changes, reply_markup=_confirm(_, draft, _("✔ Import")))
 
     async def _paper_sheet(
         message: Message, bot: Bot, ctx: BotContext, _: Translator, draft: Draft, data: bytes, name: str
@@ -983,6 +986,55 @@ def build_conversation_router() -> Router:
 def _labelled(frozen: FrozenRoster) -> Roster:
     """A vote's frozen roster by unit labels, to check a sheet of paper ballots against (owners as pseudonyms)."""
     return Roster(tuple(Unit(u.unit_id, u.area, u.owner_ref, u.status) for u in frozen.units))
+
+
+CHANGE_LINES = 30  # homes listed per kind of change; the counts are always whole
+
+
+async def _changes_from_current(ctx: BotContext, _: Translator, community_id: int, roster: Roster) -> str:
+    """The difference from the community's current roster, to read before ✔ (empty for a first roster)."""
+    try:
+        current = await _roster(ctx, community_id)
+    except NotFoundError:
+        return ""
+    changes = roster_changes(current, roster)
+    if not changes.any and changes.area_before == changes.area_after:
+        return "\n\n" + _("Compared with the current roster: no home added, removed or changed.")
+    lines = [
+        "",
+        "",
+        _(
+            "⚠ Compared with the current roster: {added} homes added, {removed} removed, {changed} changed; total "
+            "area {before} → {after} m²."
+        ).format(
+            added=len(changes.added),
+            removed=len(changes.removed),
+            changed=len(changes.changed),
+            before=format_area(changes.area_before),
+            after=format_area(changes.area_after),
+        ),
+    ]
+    for label, units in ((_("Added:"), changes.added), (_("Removed:"), changes.removed)):
+        if units:
+            shown = ", ".join(f"{u.unit_id} ({format_area(u.area)} m²)" for u in units[:CHANGE_LINES])
+            more = _(" and {n} more").format(n=len(units) - CHANGE_LINES) if len(units) > CHANGE_LINES else ""
+            lines.append(f"{label} {shown}{more}")
+    if changes.changed:
+        lines.append(_("Changed:"))
+        for before, after in changes.changed[:CHANGE_LINES]:
+            lines.append(
+                _("  {unit}: {area_before} → {area_after} m², owner {owner_before} → {owner_after}").format(
+                    unit=after.unit_id,
+                    area_before=format_area(before.area),
+                    area_after=format_area(after.area),
+                    owner_before=before.owner or "—",
+                    owner_after=after.owner or "—",
+                )
+            )
+        if len(changes.changed) > CHANGE_LINES:
+            lines.append(_("… and {n} more.").format(n=len(changes.changed) - CHANGE_LINES))
+    lines.append(_("Check these changes. Open votes keep the roster they froze. Import anyway?"))
+    return "\n".join(lines)
 
 
 def _roster_preview(_: Translator, roster: Roster) -> str:

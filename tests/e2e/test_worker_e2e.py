@@ -140,12 +140,24 @@ async def test_a_worker_imports_a_roster_from_the_chat_and_prints_invites_a_resi
     good = EXAMPLE.read_bytes() + "9,1,101,88.00,新业主,已售,测绘\n".encode()
     preview = await _send_file(box, w, good, "roster-v2.csv", ZH("Roster preview:"))
     assert "121" in preview["text"]
+    assert ZH("Compared with the current roster: no home added, removed or changed.") not in preview["text"]
+    assert ZH("Added:") + " 9-1-101 (88.00 m²)" in preview["text"]
     async with box.ctx.uow() as uow:
         assert await uow.rosters.latest(box.demo.community_id) == 1  # nothing stored before the confirmation
     imported = await _press(box, w, preview, ZH("✔ Import"), "2")
     assert "121" in imported["text"]
     async with box.ctx.uow() as uow:  # the open vote keeps the roster it froze
         assert len((await uow.votes.frozen(box.demo.vote_id)).units) == 120
+    # A file that drops a home and changes an area shows it before anything is stored, and asks again.
+    lines = good.decode("utf-8-sig").splitlines()
+    fewer = "\n".join([lines[0], *lines[2:]]).replace("58.90", "58.99", 1) + "\n"
+    changed = await _send_file(box, w, fewer.encode(), "roster-v3.csv", ZH("Removed:"))
+    assert ZH("Removed:") + " 1-1-101 (62.35 m²)" in changed["text"]
+    assert "1-1-102: 58.90 → 58.99 m²" in changed["text"] and "8509.30 → 8447.04" in changed["text"]
+    assert ZH("Check these changes. Open votes keep the roster they froze. Import anyway?") in changed["text"]
+    async with box.ctx.uow() as uow:
+        assert await uow.rosters.latest(box.demo.community_id) == 2  # nothing stored before ✔
+    await _say(box, w, "/cancel", "")
 
     ask = await _say(box, w, "/invites", "")
     before = len(box.api.messages(w))

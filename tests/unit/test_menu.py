@@ -247,7 +247,7 @@ colour = "red"
     cost = next(p for p in problems if p.key == "items[1].cost")
     assert "no float" in cost.template
     lines = info.value.lines()
-    assert any(line.startswith("items[1].class: ") and "basic 基础类" in line for line in lines)
+    assert any(line.startswith("item 1 (class): ") and "basic 基础类" in line for line in lines)
 
 
 def test_toml_catalogue_refuses_a_duplicate_id() -> None:

@@ -305,6 +305,11 @@ def test_an_empty_area_is_a_missing_value() -> None:
     assert problems == (FileProblem(Problem.MISSING_VALUE, 2, "area_m2"),)
 
 
+def test_a_row_with_a_building_but_an_empty_room_is_an_error_not_a_home_named_after_its_entrance() -> None:
+    problems = roster_problems(csv_bytes(["楼栋,单元,房号,面积", "3,2,401,60", "3,2,,60", "3,,,60"]))
+    assert problems == (FileProblem(Problem.MISSING_VALUE, 3, "room"), FileProblem(Problem.MISSING_VALUE, 4, "room"))
+
+
 def test_an_empty_unit_id_with_no_building_entrance_or_room_is_a_missing_value() -> None:
     problems = roster_problems(csv_bytes(["unit_id,area_m2,owner", "101,60,p1", ",60,p2"]))
     assert problems == (FileProblem(Problem.MISSING_VALUE, 3, "unit_id"),)
