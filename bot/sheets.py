@@ -180,9 +180,10 @@ def _draw_form(canvas: Canvas, font: str, form: BallotForm, texts: FormTexts) ->
         nonlocal y
         canvas.setFont(font, size)
         canvas.setFillGray(gray)
-        for line in _wrap(drawable(text), font, size, room) or [""]:
-            canvas.drawString(margin, y - size, line)
-            y -= size * _LEADING
+        for part in drawable(text).splitlines() or [""]:  # the text's own line breaks, then wrapped
+            for line in _wrap(part, font, size, room) or [""]:
+                canvas.drawString(margin, y - size, line)
+                y -= size * _LEADING
         canvas.setFillGray(0)
 
     qr_side = 30 * mm

@@ -1022,19 +1022,25 @@ async def _changes_from_current(ctx: BotContext, _: Translator, community_id: in
     if changes.changed:
         lines.append(_("Changed:"))
         for before, after in changes.changed[:CHANGE_LINES]:
-            lines.append(
-                _("  {unit}: {area_before} → {area_after} m², owner {owner_before} → {owner_after}").format(
-                    unit=after.unit_id,
-                    area_before=format_area(before.area),
-                    area_after=format_area(after.area),
-                    owner_before=before.owner or "—",
-                    owner_after=after.owner or "—",
-                )
-            )
+            lines.append(_("  {unit}: {what}").format(unit=after.unit_id, what=_change_words(_, before, after)))
         if len(changes.changed) > CHANGE_LINES:
             lines.append(_("… and {n} more.").format(n=len(changes.changed) - CHANGE_LINES))
     lines.append(_("Check these changes. Open votes keep the roster they froze. Import anyway?"))
     return "\n".join(lines)
+
+
+def _change_words(_: Translator, before: Unit, after: Unit) -> str:
+    """What changed in one home, only what did: its area, its owner, whether the developer still holds it."""
+    parts = []
+    if before.area != after.area:
+        parts.append(
+            _("area {before} → {after} m²").format(before=format_area(before.area), after=format_area(after.area))
+        )
+    if before.owner != after.owner:
+        parts.append(_("owner {before} → {after}").format(before=before.owner or "—", after=after.owner or "—"))
+    if before.status != after.status:
+        parts.append(_("sold or held by the developer changed"))
+    return _("; ").join(parts)
 
 
 def _roster_preview(_: Translator, roster: Roster) -> str:

@@ -229,7 +229,7 @@ def menu_pages(catalogue: Catalogue) -> list[tuple[ItemClass, list[tuple[int, Me
 def _home_cost(_: Translator, item: MenuItem, seen: surveys.ResidentSurvey) -> str:
     """What the item costs this home (its own area's share), or that residents pay nothing for it."""
     fen = item_share_estimate(item, seen.owner_area, seen.total_area)
-    return _yuan(fen) if fen else _("no cost to residents")
+    return _("{cost} for your home").format(cost=_yuan(fen)) if fen else _("no cost to residents")
 
 
 def _page_of(pages: list[tuple[ItemClass, list[tuple[int, MenuItem]]]], page: int) -> int:
@@ -262,14 +262,10 @@ def menu_card(ctx: BotContext, _: Translator, seen: surveys.ResidentSurvey, ids:
         for _place, item in places:
             cost = _home_cost(_, item, seen)
             if item.required:
-                lines.append(
-                    _("🔒 {name}: {cost} for your home (required, included)").format(name=item_name(_, item), cost=cost)
-                )
+                lines.append(_("🔒 {name}: {cost} (required, included)").format(name=item_name(_, item), cost=cost))
             else:
                 mark = "☑" if item.id in chosen else "⬜"
-                lines.append(
-                    _("{mark} {name}: {cost} for your home").format(mark=mark, name=item_name(_, item), cost=cost)
-                )
+                lines.append(_("{mark} {name}: {cost}").format(mark=mark, name=item_name(_, item), cost=cost))
         lines.append("")
     lines.append(_("Tap an item to tick or untick it; 🔒 items are required and always in. Then ✔ Submit."))
     lines.append(_("Your estimated share in all: {amount}").format(amount=money(estimate.total)))
@@ -293,7 +289,8 @@ def menu_buttons(
     rows: list[list[InlineKeyboardButton]] = []
     for place, item in pages[page][1] if pages else []:
         mark = "🔒" if item.required else ("☑" if item.id in chosen else "⬜")
-        cost = "" if seen is None else " " + _home_cost(_, item, seen)
+        fen = 0 if seen is None else item_share_estimate(item, seen.owner_area, seen.total_area)
+        cost = "" if seen is None else " " + (_yuan(fen) if fen else _("no cost to residents"))
         data = MenuCb(action="toggle", survey_id=survey.id, item=place, page=page).pack()
         rows.append([button(f"{mark} {item_name(_, item)}{cost}", data)])
     nav = []

@@ -54,7 +54,7 @@ async def test_the_shipped_catalogue_shows_a_class_a_page_with_costs_to_this_hom
     assert item_buttons and all("¥" in text or free in text for text in item_buttons)  # each item's cost to this home
     required = [item for item in basic if item.required]
     if required:
-        assert ZH("🔒 {name}: {cost} for your home (required, included)").split("{")[0] in card["text"]
+        assert ZH("🔒 {name}: {cost} (required, included)").split("{")[0] in card["text"]
     # Every page keeps to eight buttons, and the pages together show every item once.
     seen: list[str] = []
     for _page in range(20):

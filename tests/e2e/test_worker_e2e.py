@@ -153,7 +153,10 @@ async def test_a_worker_imports_a_roster_from_the_chat_and_prints_invites_a_resi
     fewer = "\n".join([lines[0], *lines[2:]]).replace("58.90", "58.99", 1) + "\n"
     changed = await _send_file(box, w, fewer.encode(), "roster-v3.csv", ZH("Removed:"))
     assert ZH("Removed:") + " 1-1-101 (62.35 m²)" in changed["text"]
-    assert "1-1-102: 58.90 → 58.99 m²" in changed["text"] and "8509.30 → 8447.04" in changed["text"]
+    one = ZH("  {unit}: {what}").format(
+        unit="1-1-102", what=ZH("area {before} → {after} m²").format(before="58.90", after="58.99")
+    )
+    assert one in changed["text"].splitlines() and "8509.30 → 8447.04" in changed["text"]
     assert ZH("Check these changes. Open votes keep the roster they froze. Import anyway?") in changed["text"]
     async with box.ctx.uow() as uow:
         assert await uow.rosters.latest(box.demo.community_id) == 2  # nothing stored before ✔
