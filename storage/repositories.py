@@ -131,6 +131,7 @@ class SqlRosters:
                     "entrance": u.entrance,
                     "room": u.room,
                     "area_source": str(u.area_source),
+                    "phone": u.phone,
                 }
                 for u in roster
             ],
@@ -166,6 +167,7 @@ class SqlRosters:
                 r.entrance,
                 r.room,
                 AreaSource(r.area_source),
+                r.phone,
             )
             for r in rows
         ]
@@ -278,6 +280,7 @@ class SqlVotes:
                     "owner_key": u.owner_key,
                     "unit_ref": by_label[u.unit_id].unit_ref,
                     "owner_ref": by_label[u.unit_id].owner_ref,
+                    "phone": u.phone,
                 }
                 for u in roster
             ],

@@ -75,6 +75,7 @@ class RosterUnit(Base):
     entrance: Mapped[str] = mapped_column(String(50))
     room: Mapped[str] = mapped_column(String(50))
     area_source: Mapped[str] = mapped_column(String(20))
+    phone: Mapped[str] = mapped_column(String(50), default="", server_default="")  # "" when the roster has none
 
 
 class Vote(Base):
@@ -130,6 +131,7 @@ class FrozenUnit(Base):
     owner_key: Mapped[str] = mapped_column(String(220))
     unit_ref: Mapped[str] = mapped_column(String(32))
     owner_ref: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str] = mapped_column(String(50), default="", server_default="")  # copied from the roster
 
 
 class LedgerEntry(Base):

@@ -184,22 +184,22 @@ class SqlDoors:
             t.CurrentBallot.choice.is_not(None),
         )
         query = (
-            select(fu.unit_id, fu.building, fu.entrance, fu.room, fu.owner, a.telegram_id, fu.unit_ref)
+            select(fu.unit_id, fu.building, fu.entrance, fu.room, fu.owner, a.telegram_id, fu.unit_ref, fu.phone)
             .select_from(fu)
             .join(v, v.id == fu.vote_id)
             .outerjoin(b, and_(b.owner_key == fu.owner_key, b.community_id == v.community_id, b.revoked_at.is_(None)))
             .outerjoin(a, and_(a.id == b.account_id, a.active.is_(True)))
             .where(fu.vote_id == vote_id, ~voted.exists())
         )
-        homes: dict[str, tuple[tuple[str, str, str, str, str], str, set[int]]] = {}
-        for unit_id, building, entrance, room, owner, telegram_id, unit_ref in await self._s.execute(query):
+        homes: dict[str, tuple[tuple[str, str, str, str, str, str], str, set[int]]] = {}
+        for unit_id, building, entrance, room, owner, telegram_id, unit_ref, phone in await self._s.execute(query):
             _fields, _ref, accounts = homes.setdefault(
-                unit_id, ((unit_id, building, entrance, room, owner), unit_ref, set())
+                unit_id, ((unit_id, building, entrance, room, owner, phone), unit_ref, set())
             )
             if telegram_id is not None:
                 accounts.add(int(telegram_id))
         return [
-            HomeToVisit(*fields, phone="", telegram_ids=tuple(sorted(accounts)), unit_ref=ref)
+            HomeToVisit(*fields, telegram_ids=tuple(sorted(accounts)), unit_ref=ref)
             for fields, ref, accounts in homes.values()
         ]
 

@@ -54,6 +54,7 @@ ROSTER_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "building": ("building", "楼栋", "楼号", "幢", "栋"),
     "entrance": ("entrance", "单元"),
     "room": ("room", "房号", "室号", "门牌号"),
+    "phone": ("phone", "telephone", "mobile", "电话", "手机", "手机号", "联系电话", "联系方式"),
 }
 
 BALLOT_COLUMNS: Mapping[str, tuple[str, ...]] = {
@@ -267,7 +268,7 @@ def read_roster(data: bytes, filename: str) -> Roster:
     problems: list[FileProblem] = []
     units: list[Unit] = []
     first_row: dict[str, int] = {}
-    order = ("unit_id", "area_m2", "owner", "status", "area_source", "building", "entrance", "room")
+    order = ("unit_id", "area_m2", "owner", "status", "area_source", "building", "entrance", "room", "phone")
     width = len(sheet.header)
     # A missing column reads the blank cell appended to every row at index `width`.
     pick = operator.itemgetter(*(cols.get(name, width) for name in order))
@@ -277,7 +278,7 @@ def read_roster(data: bytes, filename: str) -> Roster:
 
     for number, row in sheet.rows:
         cells = [*row, *([""] * (width + 1 - len(row)))] if len(row) <= width else [*row[:width], ""]
-        unit_id, area_text, owner, status_text, source_text, building, entrance, room = map(strip, pick(cells))
+        unit_id, area_text, owner, status_text, source_text, building, entrance, room, phone = map(strip, pick(cells))
         known = unit_id or area_text or owner or status_text or source_text or building or entrance or room
         if not known and not any(c.strip() for c in cells):
             continue  # a blank row
@@ -325,7 +326,7 @@ def read_roster(data: bytes, filename: str) -> Roster:
             continue
         if owner:
             owner = owners.setdefault(owner, owner)
-        units.append(Unit(unit_id, area, owner, status, building, entrance, room, source))  # type: ignore[arg-type]
+        units.append(Unit(unit_id, area, owner, status, building, entrance, room, source, phone[:50]))  # type: ignore[arg-type]
     if problems:
         raise InputFileError(filename, problems)
     if not units:

@@ -86,6 +86,7 @@ class Unit(NamedTuple):
     entrance: str = ""
     room: str = ""
     area_source: AreaSource = AreaSource.REGISTRY
+    phone: str = ""  # the owner's phone when the roster gives one (for the door-to-door list)
 
     @property
     def owner_key(self) -> str:

@@ -54,3 +54,24 @@ def test_form_codes_are_read_as_typed_or_scanned() -> None:
     assert doors.parse_form_code("3F1A9C0B") == "3f1a9c0b"
     assert doors.parse_form_code("3-2-401") is None
     assert doors.form_code("3f1a9c0b" + "0" * 24) == "3F1A-9C0B"
+
+
+async def test_the_roster_s_phone_reaches_the_door_to_door_list(engine: AsyncEngine) -> None:
+    from datetime import timedelta
+
+    from tests.integration.test_lifecycle import OTHER_WORKER
+    from voting import services
+    from voting.model import Roster, Scope, Unit
+    from voting.rules import preset
+    from voting.votes import Vote
+
+    uow = UnitOfWorkFactory(engine)
+    community = await services.create_community(uow(), "电话小区", T0)
+    roster = Roster.of([Unit("101", 6000, "p1", phone="13800138000"), Unit("102", 6000, "p2")])
+    await services.import_roster(uow(), community, roster, "roster.csv", b"raw", "worker:1", T0)
+    await residents.grant_role(uow(), OTHER_WORKER + 7, community, residents.Role.WORKER, "社区小王", T0)
+    vote = Vote(community, "加装电梯", "是否同意", preset("double-two-thirds"), Scope(), T0, T0 + timedelta(days=7))
+    vote_id = await services.create_vote(uow(), vote, T0)
+    await services.open_vote(uow(), vote_id, T0, b"k" * 32)
+    _vote, homes = await doors.not_voted(uow(), OTHER_WORKER + 7, vote_id)
+    assert [(h.unit_id, h.phone) for h in homes] == [("101", "13800138000"), ("102", "")]

@@ -476,3 +476,11 @@ def test_an_empty_ballot_file_is_an_empty_file() -> None:
 def test_a_ballot_file_in_an_unreadable_encoding_is_refused() -> None:
     data = b"unit_id,choice\n101,\xff\xfe\xfd\x80\n"
     assert ballot_problems(data, small_roster()) == (FileProblem(Problem.UNREADABLE_ENCODING),)
+
+
+def test_a_phone_column_is_kept_with_each_home_and_optional() -> None:
+    roster = read_roster(
+        csv_bytes(["楼栋,单元,房号,面积,业主,手机", "3,2,401,60,张三,13800138000", "3,2,402,60,李四,"]), "r.csv"
+    )
+    assert [(u.unit_id, u.phone) for u in roster] == [("3-2-401", "13800138000"), ("3-2-402", "")]
+    assert [u.phone for u in read_roster(csv_bytes(["unit_id,area_m2", "101,60"]), "r.csv")] == [""]
